@@ -1,0 +1,195 @@
+"""CheckRequest -> typed attributes, and from those the variables CEL expressions read.
+
+Pure: no I/O. Only the attributes that some loaded expression reads are turned into CEL
+values for a request (see policy/references.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from google.protobuf import json_format
+
+from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
+from authz.body import BodyView
+from authz.errors import RequestError
+from authz.policy.model import Limits
+from authz.policy.references import Read
+
+MAX_QUERY_FIELDS = 1000
+PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One end of the connection."""
+
+    address: str = ""
+    port: int = 0
+    principal: str = ""
+
+    def as_cel(self) -> dict[str, Any]:
+        """The `source` / `destination` attribute."""
+        return {"address": self.address, "port": self.port, "principal": self.principal}
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """The HTTP request line and headers."""
+
+    id: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    host: str
+    scheme: str
+    protocol: str
+    headers: dict[str, str]
+    size: int
+
+    def as_cel(self) -> dict[str, Any]:
+        """The `request` attribute."""
+        return {
+            "id": self.id,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "path_segments": [s for s in self.path.split("/") if s],
+            "host": self.host,
+            "scheme": self.scheme,
+            "protocol": self.protocol,
+            "headers": self.headers,
+            "size": self.size,
+        }
+
+
+ANONYMOUS: dict[str, Any] = {
+    "authenticated": False,
+    "method": "anonymous",
+    "subject": "",
+    "issuer": "",
+    "audiences": [],
+    "groups": [],
+    "scopes": [],
+    "claims": {},
+    "spiffe_id": "",
+    "trust_domain": "",
+    "api_key": "",
+    "expires_at": 0,
+}
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Everything a policy can look at for one request."""
+
+    request: HttpRequest
+    source: Peer
+    destination: Peer
+    context: dict[str, str]
+    body: BodyView
+    metadata_context: Any = None
+    identity: dict[str, Any] = field(default_factory=lambda: dict(ANONYMOUS))
+
+    def metadata(self) -> dict[str, Any]:
+        """Envoy's filter metadata, namespace -> plain map."""
+        if self.metadata_context is None:
+            return {}
+        return {
+            ns: json_format.MessageToDict(struct)
+            for ns, struct in self.metadata_context.filter_metadata.items()
+        }
+
+    def variables(self, reads: frozenset[Read]) -> dict[str, Any]:
+        """The CEL variables for the roots that loaded expressions read."""
+        roots = {root for root, _ in reads} | {"context"}
+        out: dict[str, Any] = {"context": self.context}
+        if "request" in roots:
+            out["request"] = self.request.as_cel()
+        if "source" in roots:
+            out["source"] = self.source.as_cel()
+        if "destination" in roots:
+            out["destination"] = self.destination.as_cel()
+        if "metadata" in roots:
+            out["metadata"] = self.metadata()
+        if "identity" in roots:
+            out["identity"] = self.identity
+        if "body" in roots:
+            whole = ("body", None) in reads
+            fields = None if whole else {f for r, f in reads if r == "body" and f}
+            out["body"] = self.body.as_cel(fields)
+        return out
+
+
+def _peer(peer: attribute_context_pb2.AttributeContext.Peer) -> Peer:
+    address = peer.address
+    kind = address.WhichOneof("address")
+    if kind == "socket_address":
+        sock = address.socket_address
+        return Peer(sock.address, int(sock.port_value), peer.principal)
+    if kind == "pipe":
+        return Peer(address.pipe.path, 0, peer.principal)
+    return Peer("", 0, peer.principal)
+
+
+def _headers(http: attribute_context_pb2.AttributeContext.HttpRequest) -> dict[str, str]:
+    if http.header_map.headers:
+        # Raw header map (encode_raw_headers): repeated names are joined as Envoy does.
+        joined: dict[str, str] = {}
+        for header in http.header_map.headers:
+            value = header.raw_value.decode("utf-8", errors="replace") or header.value
+            key = header.key.lower()
+            joined[key] = f"{joined[key]},{value}" if key in joined else value
+        return joined
+    return {key.lower(): value for key, value in http.headers.items()}
+
+
+def _split_path(raw: str, query_field: str) -> tuple[str, dict[str, list[str]]]:
+    path, _, query = raw.partition("?")
+    path = path.partition("#")[0]
+    query = query.partition("#")[0] or query_field
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        raise RequestError(f"query string has more than {MAX_QUERY_FIELDS} fields") from None
+    return path, parsed
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("content-length", "").strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def from_check_request(check: external_auth_pb2.CheckRequest, limits: Limits) -> Attributes:
+    """Build attributes from Envoy's CheckRequest; raises RequestError on a malformed one."""
+    attrs = check.attributes
+    http = attrs.request.http
+    headers = _headers(http)
+    path, query = _split_path(http.path, http.query)
+    raw_body = http.raw_body or http.body.encode("utf-8")
+    length = _content_length(headers)
+    truncated = headers.get(PARTIAL_BODY_HEADER, "").lower() == "true" or (
+        length is not None and length > len(raw_body)
+    )
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    request = HttpRequest(
+        id=http.id,
+        method=http.method,
+        path=path,
+        query=query,
+        host=http.host,
+        scheme=http.scheme,
+        protocol=http.protocol,
+        headers=headers,
+        size=int(http.size),
+    )
+    return Attributes(
+        request=request,
+        source=_peer(attrs.source),
+        destination=_peer(attrs.destination),
+        context=dict(attrs.context_extensions),
+        body=BodyView(raw_body, content_type, truncated, limits),
+        metadata_context=attrs.metadata_context if attrs.HasField("metadata_context") else None,
+    )

@@ -1,0 +1,105 @@
+"""The `authz` command: serve | check | validate.
+
+Exit codes: 0 success (check: allow), 1 check denied or config invalid (validate),
+2 usage, unreadable request or config error (serve/check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from authz import decision_log
+from authz.errors import ConfigError, RequestError
+from authz.policy.compiler import load
+from authz.policy.engines import ENGINE_NAMES
+
+EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
+EXIT_INVALID = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authz", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve Envoy's ext_authz v3 Check over gRPC")
+    serve.add_argument("--config", required=True, help="policy file (YAML)")
+    serve.add_argument("--listen", default="127.0.0.1:9191",
+                       help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)")
+    serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
+    serve.add_argument("--threads", type=int, default=16, help="gRPC worker threads")
+
+    check = sub.add_parser("check", help="decide one request offline and print the decision")
+    check.add_argument("--config", required=True)
+    check.add_argument("--request", required=True, help="request description (JSON)")
+    check.add_argument("--engine", choices=ENGINE_NAMES)
+
+    validate = sub.add_parser("validate", help="load and compile a policy file")
+    validate.add_argument("config")
+    validate.add_argument("--engine", choices=ENGINE_NAMES)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from authz.server import ServerError, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
+                        stream=sys.stderr)
+    config = load(args.config, args.engine)
+    decision_log.configure(sys.stdout)
+    try:
+        return serve(config, args.listen, args.threads)
+    except ServerError as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _check(args: argparse.Namespace) -> int:
+    from authz.request_file import load_request
+    from authz.response import dynamic_metadata
+    from authz.service import check
+
+    config = load(args.config, args.engine)
+    request = load_request(args.request)
+    decision = check(config, request)
+    output = {
+        "decision": decision.outcome,
+        "status": decision.status,
+        "policy": decision.policy,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "headers": dict(decision.headers),
+        "response_headers": dict(decision.response_headers),
+        "remove_headers": list(decision.remove_headers),
+        "metadata": dict(dynamic_metadata(decision)),
+    }
+    print(json.dumps(output, indent=2, default=str))
+    return EXIT_OK if decision.allowed else EXIT_DENIED
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        config = load(args.config, args.engine)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.config}: ok ({len(config.policies)} policies, engine {config.engine.name})")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    handlers = {"serve": _serve, "check": _check, "validate": _validate}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except RequestError as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_USAGE

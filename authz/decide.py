@@ -1,0 +1,124 @@
+"""Attributes + compiled config -> Decision. First match decides; every failure denies.
+
+This is the network-free seam: tests and `authz check` call `decide` directly; the gRPC
+service only adds the transport around it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authz.attributes import Attributes
+from authz.decision import (
+    DEFAULT,
+    EVALUATION_ERROR,
+    INVALID_OUTPUT,
+    NO_POLICY,
+    RULE,
+    UNKNOWN_POLICY,
+    Decision,
+    deny,
+)
+from authz.errors import EvaluationError
+from authz.policy.compiler import CompiledConfig, CompiledExpr, CompiledPolicy, CompiledRule
+
+ROUTE_POLICY_KEY = "policy"
+_FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
+
+
+class _Refused(Exception):
+    """A rule's output cannot be sent (a header value that is not a clean string)."""
+
+
+def _truth(expr: CompiledExpr, bound: Any) -> bool:
+    value = expr.program.evaluate(bound)
+    if not isinstance(value, bool):
+        raise EvaluationError(f"expected a bool, got {type(value).__name__}")
+    return value
+
+
+def _header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
+    value = expr.program.evaluate(bound)
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _Refused(f"header '{name}' must be a string, got {type(value).__name__}")
+    if any(c in value for c in _FORBIDDEN_IN_HEADER):
+        raise _Refused(f"header '{name}' value contains CR, LF or NUL")
+    return value
+
+
+def _select(config: CompiledConfig, context: dict[str, str], bound: Any, decision_id: str
+            ) -> CompiledPolicy | Decision:
+    """The route's named policy, else the first policy whose `match` is true."""
+    named = context.get(ROUTE_POLICY_KEY)
+    if named:
+        policy = config.policy_named(named)
+        if policy is None:
+            return deny(UNKNOWN_POLICY, f"route selects unknown policy '{named}'", decision_id)
+        return policy
+    for policy in config.policies:
+        if policy.match is None:
+            continue
+        try:
+            if _truth(policy.match, bound):
+                return policy
+        except EvaluationError as exc:
+            return deny(EVALUATION_ERROR, f"policy '{policy.name}' match: {exc}", decision_id,
+                        policy=policy.name)
+    return deny(NO_POLICY, "no policy selected for this request", decision_id)
+
+
+def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: str
+           ) -> Decision:
+    """The effect of the rule that matched, with its CEL-valued outputs computed."""
+    try:
+        headers = tuple((n, _header_value(n, e, bound)) for n, e in rule.headers)
+        response = tuple((n, _header_value(n, e, bound)) for n, e in rule.response_headers)
+        metadata = {k: e.program.evaluate(bound) for k, e in rule.metadata}
+    except (EvaluationError, _Refused) as exc:
+        code = INVALID_OUTPUT if isinstance(exc, _Refused) else EVALUATION_ERROR
+        return deny(code, f"rule '{rule.name}': {exc}", decision_id, policy=policy.name,
+                    rule=rule.name)
+    verb = "allowed" if rule.allow else "denied"
+    return Decision(
+        allowed=rule.allow,
+        code=RULE,
+        reason=f"{verb} by rule '{rule.name}'",
+        decision_id=decision_id,
+        status=200 if rule.allow else rule.status or 403,
+        policy=policy.name,
+        rule=rule.name,
+        message=rule.message or f"{verb} by rule '{rule.name}'",
+        headers=headers,
+        remove_headers=rule.remove_headers if rule.allow else (),
+        response_headers=response,
+        metadata=metadata,
+    )
+
+
+def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
+    """Select a policy, evaluate its rules in order, and return the first match's effect."""
+    try:
+        bound = config.engine.bind(attrs.variables(config.reads))
+    except EvaluationError as exc:
+        return deny(EVALUATION_ERROR, str(exc), decision_id)
+    selected = _select(config, attrs.context, bound, decision_id)
+    if isinstance(selected, Decision):
+        return selected
+    policy = selected
+    for rule in policy.rules:
+        try:
+            matched = _truth(rule.when, bound)
+        except EvaluationError as exc:
+            return deny(EVALUATION_ERROR, f"rule '{rule.name}': {exc}", decision_id,
+                        policy=policy.name, rule=rule.name)
+        if matched:
+            return _apply(policy, rule, bound, decision_id)
+    if policy.default_allow:
+        return Decision(True, DEFAULT, f"no rule matched; policy '{policy.name}' default allow",
+                        decision_id, policy=policy.name)
+    return deny(DEFAULT, f"no rule matched; policy '{policy.name}' default deny", decision_id,
+                status=policy.default_status, policy=policy.name)

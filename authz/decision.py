@@ -1,0 +1,51 @@
+"""The outcome of one Check, independent of gRPC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Stable reason codes: the same string is a log field and (later) a metric label.
+RULE = "rule"
+DEFAULT = "default"
+NO_POLICY = "no_policy"
+UNKNOWN_POLICY = "unknown_policy"
+EVALUATION_ERROR = "evaluation_error"
+INVALID_OUTPUT = "invalid_output"
+REQUEST_ERROR = "request_parse_error"
+INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Allow or deny, why, and what to tell Envoy."""
+
+    allowed: bool
+    code: str
+    reason: str
+    decision_id: str
+    status: int = 200
+    policy: str | None = None
+    rule: str | None = None
+    message: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    remove_headers: tuple[str, ...] = ()
+    response_headers: tuple[tuple[str, str], ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """'allow' or 'deny'."""
+        return "allow" if self.allowed else "deny"
+
+
+def deny(
+    code: str,
+    reason: str,
+    decision_id: str,
+    status: int = 403,
+    policy: str | None = None,
+    rule: str | None = None,
+) -> Decision:
+    """A deny that did not come from a rule's own effect (errors, no policy, ...)."""
+    return Decision(False, code, reason, decision_id, status, policy, rule, message=reason)

@@ -1,0 +1,48 @@
+"""Errors a user can cause, one leaf per kind of failure.
+
+    AuthzError
+    ├── ConfigError        the policy file is unreadable or wrong (one or more ConfigIssue)
+    ├── RequestError       an offline request file (`authz check --request`) is malformed
+    └── EvaluationError    a CEL expression failed at run time (ends in a deny)
+
+Each carries a one-line message that says what and where; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AuthzError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class ConfigIssue:
+    """One problem in a config file, at a 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    snippet: str = ""
+
+    def __str__(self) -> str:
+        head = f"{self.file}:{self.line}:{self.col}: {self.message}"
+        return f"{head}\n{self.snippet}" if self.snippet else head
+
+
+class ConfigError(AuthzError):
+    """A config that cannot be loaded; holds every issue found, sorted by position."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = sorted(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class RequestError(AuthzError):
+    """A request description (for `authz check`) that cannot be turned into a CheckRequest."""
+
+
+class EvaluationError(AuthzError):
+    """A CEL expression that failed while evaluating a request."""

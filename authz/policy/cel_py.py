@@ -1,0 +1,135 @@
+"""The portable engine: cel-python (celpy), pure Python.
+
+celpy differs from the C++ runtime in places the documented idioms rely on; this adapter
+closes those gaps so both engines decide alike:
+- equality is heterogeneous, as the CEL spec says: values of different kinds are unequal
+  (`body.json != null` on a map is true) instead of a "no such overload" error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
+
+from authz.errors import EvaluationError
+from authz.policy.engines import CompileFailure
+
+# celpy logs every evaluation error at debug level through its own loggers; keep them quiet.
+logging.getLogger("celpy").setLevel(logging.WARNING)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool | celtypes.BoolType):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+def _equal(left: Any, right: Any) -> bool:
+    kind = _kind(left)
+    if kind != _kind(right):
+        return False
+    if kind == "list":
+        return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right))
+    if kind == "map":
+        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
+    return bool(left == right)
+
+
+def _eq(left: Any, right: Any) -> Any:
+    for value in (left, right):
+        if isinstance(value, CELEvalError):
+            return value
+    return celtypes.BoolType(_equal(left, right))
+
+
+def _ne(left: Any, right: Any) -> Any:
+    result = _eq(left, right)
+    return result if isinstance(result, CELEvalError) else celtypes.BoolType(not result)
+
+
+_OVERRIDES = {"_==_": _eq, "_!=_": _ne}
+
+
+class PyProgram:
+    """An expression prepared by celpy."""
+
+    __slots__ = ("_runner",)
+
+    def __init__(self, runner: Any) -> None:
+        self._runner = runner
+
+    def evaluate(self, bound: Any) -> Any:
+        """Evaluate; celpy's error values and exceptions become EvaluationError."""
+        try:
+            value = self._runner.evaluate(bound)
+        except CELEvalError as exc:
+            raise EvaluationError(_message(exc)) from None
+        except (TypeError, ValueError, KeyError, ArithmeticError, RecursionError) as exc:
+            raise EvaluationError(f"{type(exc).__name__}: {exc}") from None
+        if isinstance(value, CELEvalError):
+            raise EvaluationError(_message(value))
+        return _plain(value)
+
+
+class PyEngine:
+    """Parses with celpy; the contract check in references.py stands in for a type checker."""
+
+    name = "cel-python"
+
+    def __init__(self, roots: list[str]) -> None:
+        self._env = celpy.Environment(annotations={root: celtypes.MapType for root in roots})
+
+    def compile(self, source: str) -> PyProgram:
+        """Parse; a syntax error keeps celpy's position."""
+        try:
+            ast = self._env.compile(source)
+        except CELParseError as exc:
+            raise CompileFailure("syntax error", exc.line or 1, exc.column or 1) from None
+        return PyProgram(self._env.program(ast, functions=_OVERRIDES))
+
+    def bind(self, variables: dict[str, Any]) -> Any:
+        """Convert plain values to celpy's types once per request."""
+        return {name: celpy.json_to_cel(value) for name, value in variables.items()}
+
+
+def _message(exc: CELEvalError) -> str:
+    args = exc.args
+    return str(args[0]) if args else "evaluation error"
+
+
+def _plain(value: Any) -> Any:
+    """celpy values back to plain Python values."""
+    if value is None:
+        return None
+    if isinstance(value, celtypes.BoolType):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,166 @@
+"""Compile every CEL expression of a config once, at load, reporting all errors together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authz.errors import ConfigError, ConfigIssue
+from authz.policy.engines import CompileFailure, Engine, Program, make_engine
+from authz.policy.loader import load_config
+from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
+from authz.policy.references import Read, analyse
+from authz.policy.schema import ROOTS
+from authz.policy.source import Located
+
+
+@dataclass(frozen=True)
+class CompiledExpr:
+    """An expression ready to evaluate, with its source and what it reads."""
+
+    source: str
+    program: Program
+    reads: frozenset[Read]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule whose expressions are compiled."""
+
+    name: str
+    when: CompiledExpr
+    allow: bool
+    status: int | None
+    message: str | None
+    headers: tuple[tuple[str, CompiledExpr], ...]
+    remove_headers: tuple[str, ...]
+    response_headers: tuple[tuple[str, CompiledExpr], ...]
+    metadata: tuple[tuple[str, CompiledExpr], ...]
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy ready to evaluate."""
+
+    name: str
+    match: CompiledExpr | None
+    rules: tuple[CompiledRule, ...]
+    default_allow: bool
+    default_status: int
+
+
+@dataclass(frozen=True)
+class CompiledConfig:
+    """Everything a Check needs: the engine, policies in order, and the union of reads."""
+
+    path: str
+    engine: Engine
+    policies: tuple[CompiledPolicy, ...]
+    reads: frozenset[Read]
+    limits: Limits
+
+    def policy_named(self, name: str) -> CompiledPolicy | None:
+        """The policy a route selects by its context extension `policy`."""
+        return next((p for p in self.policies if p.name == name), None)
+
+
+def snippet(expression: str, line: int, col: int) -> str:
+    """The expression line with a caret under the column."""
+    lines = expression.splitlines() or [""]
+    text = lines[min(max(line, 1), len(lines)) - 1]
+    return f"  | {text}\n  | {' ' * max(col - 1, 0)}^"
+
+
+class _Compiler:
+    def __init__(self, config: Config, engine: Engine) -> None:
+        self.config = config
+        self.engine = engine
+        self.issues: list[ConfigIssue] = []
+
+    def expr(self, source: Located, what: str, boolean: bool = False) -> CompiledExpr | None:
+        analysis = analyse(source)
+        try:
+            program = self.engine.compile(source)
+        except CompileFailure as exc:
+            self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
+            return None
+        if analysis.problems:
+            for problem in analysis.problems:
+                self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
+            return None
+        returns = getattr(program, "returns", None)
+        if boolean and returns not in (None, "bool", "dyn"):
+            self._report(source, 1, 1, f"{what} must be a bool expression, not {returns}")
+            return None
+        return CompiledExpr(str(source), program, frozenset(analysis.reads))
+
+    def _report(self, source: Located, line: int, col: int, message: str) -> None:
+        file_line, file_col = source.expression_position(line, col)
+        self.issues.append(
+            ConfigIssue(self.config.source.name, file_line, file_col, message,
+                        snippet(source, line, col))
+        )
+
+    def values(self, items: dict[str, Located], what: str) -> tuple:
+        out = []
+        for key, source in items.items():
+            compiled = self.expr(source, f"{what} '{key}'")
+            if compiled is not None:
+                out.append((key, compiled))
+        return tuple(out)
+
+    def rule(self, rule: Rule, policy: str) -> CompiledRule | None:
+        where = f"rule '{policy}/{rule.name}'"
+        when = self.expr(rule.when, f"{where} when", boolean=True)
+        compiled = CompiledRule(
+            name=str(rule.name),
+            when=when,  # type: ignore[arg-type]
+            allow=rule.effect == ALLOW,
+            status=rule.status,
+            message=rule.message,
+            headers=self.values(rule.headers, f"{where} header"),
+            remove_headers=rule.remove_headers,
+            response_headers=self.values(rule.response_headers, f"{where} response header"),
+            metadata=self.values(rule.metadata, f"{where} metadata"),
+        )
+        return compiled if when is not None else None
+
+    def policy(self, policy: Policy) -> CompiledPolicy:
+        match = None
+        if policy.match is not None:
+            match = self.expr(policy.match, f"policy '{policy.name}' match", boolean=True)
+        rules = tuple(r for r in (self.rule(r, policy.name) for r in policy.rules) if r)
+        return CompiledPolicy(
+            name=str(policy.name),
+            match=match,
+            rules=rules,
+            default_allow=policy.default == ALLOW,
+            default_status=policy.default_status,
+        )
+
+
+def _all_exprs(policies: tuple[CompiledPolicy, ...]) -> list[CompiledExpr]:
+    exprs: list[CompiledExpr] = []
+    for policy in policies:
+        if policy.match is not None:
+            exprs.append(policy.match)
+        for rule in policy.rules:
+            exprs.append(rule.when)
+            for group in (rule.headers, rule.response_headers, rule.metadata):
+                exprs.extend(e for _, e in group)
+    return exprs
+
+
+def compile_config(config: Config, engine_name: str | None = None) -> CompiledConfig:
+    """Compile a loaded config; `engine_name` overrides the file's `engine`."""
+    engine = make_engine(engine_name or config.engine, sorted(ROOTS))
+    compiler = _Compiler(config, engine)
+    policies = tuple(compiler.policy(p) for p in config.policies)
+    if compiler.issues:
+        raise ConfigError(compiler.issues)
+    reads = frozenset(r for e in _all_exprs(policies) for r in e.reads)
+    return CompiledConfig(config.source.name, engine, policies, reads, config.limits)
+
+
+def load(path: str, engine_name: str | None = None) -> CompiledConfig:
+    """Read, check and compile a policy file; raises ConfigError with every issue."""
+    return compile_config(load_config(path), engine_name)

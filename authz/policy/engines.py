@@ -1,0 +1,63 @@
+"""One small interface over the two CEL engines.
+
+`cel-cpp` (cel-expr-python, Google's C++ runtime) is the default; `cel-python` (celpy, pure
+Python) is the portable one. An engine compiles an expression once into a Program; per
+request the service binds the attribute values once (`bind`) and evaluates many Programs
+against that binding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from authz.errors import EvaluationError
+
+
+class CompileFailure(Exception):
+    """An engine refused an expression; line and col are 1-based inside the expression."""
+
+    def __init__(self, message: str, line: int = 1, col: int = 1) -> None:
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
+class Program(Protocol):
+    """A compiled expression."""
+
+    def evaluate(self, bound: Any) -> Any:
+        """Evaluate against a binding from Engine.bind; raises EvaluationError."""
+        ...
+
+
+class Engine(Protocol):
+    """A CEL implementation."""
+
+    name: str
+
+    def compile(self, source: str) -> Program:
+        """Parse and check an expression; raises CompileFailure."""
+        ...
+
+    def bind(self, variables: dict[str, Any]) -> Any:
+        """Turn plain Python attribute values into this engine's activation."""
+        ...
+
+
+ENGINE_NAMES = ("cel-cpp", "cel-python")
+
+
+def make_engine(name: str, roots: list[str]) -> Engine:
+    """Build an engine by its config name (`cel-cpp` or `cel-python`)."""
+    if name == "cel-cpp":
+        from authz.policy.cel_cpp import CppEngine
+
+        return CppEngine(roots)
+    if name == "cel-python":
+        from authz.policy.cel_py import PyEngine
+
+        return PyEngine(roots)
+    raise ValueError(f"unknown engine {name!r} (choose one of: {', '.join(ENGINE_NAMES)})")
+
+
+__all__ = ["ENGINE_NAMES", "CompileFailure", "Engine", "EvaluationError", "Program",
+           "make_engine"]

@@ -1,0 +1,181 @@
+"""Read a policy file into the model, collecting every shape error with its position."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from authz.errors import ConfigError, ConfigIssue
+from authz.policy.engines import ENGINE_NAMES
+from authz.policy.model import ALLOW, DENY, Config, Limits, Policy, Rule
+from authz.policy.source import Located, SourceFile, load_yaml
+
+TOP_KEYS = {"engine", "policies", "limits"}
+POLICY_KEYS = {"name", "match", "rules", "default", "default_status"}
+RULE_KEYS = {"name", "when", "effect", "status", "message", "headers", "remove_headers",
+             "response_headers", "metadata"}
+LIMIT_KEYS = {"max_body_bytes", "max_json_depth"}
+RESERVED_METADATA = {"decision_id", "policy", "rule", "decision", "reason"}
+# RFC 9110 token characters; pseudo-headers (":path") are Envoy's, never a policy's.
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+class _Reader:
+    """Walks the parsed YAML and records issues instead of stopping at the first."""
+
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+        self.issues: list[ConfigIssue] = []
+
+    def issue(self, at: Any, message: str) -> None:
+        self.issues.append(self.source.issue(at, message))
+
+    def mapping(self, value: Any, where: Any, what: str, keys: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.issue(where, f"{what} must be a mapping")
+            return {}
+        for key in value:
+            if key not in keys:
+                self.issue(key, f"unknown key '{key}' in {what} (known: {', '.join(sorted(keys))})")
+        return value
+
+    def text(self, value: Any, where: Any, what: str) -> Located | None:
+        if isinstance(value, Located) and value.strip():
+            return value
+        self.issue(value if isinstance(value, Located) else where, f"{what} must be a string")
+        return None
+
+    def status(self, value: Any, where: Any, what: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+            self.issue(where, f"{what} must be an HTTP status between 100 and 599")
+            return None
+        return value
+
+    def choice(self, value: Any, where: Any, what: str, options: tuple[str, ...]) -> str | None:
+        if value in options:
+            return str(value)
+        self.issue(value if isinstance(value, Located) else where,
+                   f"{what} must be one of: {', '.join(options)}")
+        return None
+
+    def expressions(self, value: Any, where: Any, what: str, header_names: bool) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.issue(where, f"{what} must be a mapping of name to CEL expression")
+            return {}
+        out: dict[str, Located] = {}
+        for name, expr in value.items():
+            if header_names and not HEADER_NAME.match(str(name)):
+                self.issue(name, f"invalid header name '{name}' in {what}")
+                continue
+            if not header_names and name in RESERVED_METADATA:
+                self.issue(name, f"metadata key '{name}' is reserved for the decision")
+                continue
+            checked = self.text(expr, name, f"{what}.{name}")
+            if checked is not None:
+                out[str(name).lower() if header_names else str(name)] = checked
+        return out
+
+    def rule(self, raw: Any, where: Any) -> Rule | None:
+        data = self.mapping(raw, where, "rule", RULE_KEYS)
+        name = self.text(data.get("name"), where, "rule name")
+        when = self.text(data.get("when"), name or where, "rule 'when'")
+        effect = self.choice(data.get("effect"), name or where, "rule effect", (ALLOW, DENY))
+        status = self.status(data.get("status"), data.get("status") or name or where, "status")
+        message = data.get("message")
+        if message is not None and not isinstance(message, str):
+            self.issue(name or where, "message must be a string")
+        removes = data.get("remove_headers") or []
+        if not isinstance(removes, list) or not all(
+            isinstance(h, str) and HEADER_NAME.match(h) for h in removes
+        ):
+            self.issue(name or where, "remove_headers must be a list of header names")
+            removes = []
+        rule = Rule(
+            name=name or Located("?"),
+            when=when or Located("false"),
+            effect=effect or DENY,
+            status=status,
+            message=str(message) if isinstance(message, str) else None,
+            headers=self.expressions(data.get("headers"), name or where, "headers", True),
+            remove_headers=tuple(h.lower() for h in removes),
+            response_headers=self.expressions(
+                data.get("response_headers"), name or where, "response_headers", True
+            ),
+            metadata=self.expressions(data.get("metadata"), name or where, "metadata", False),
+        )
+        return rule if name and when and effect else None
+
+    def policy(self, raw: Any, where: Any) -> Policy | None:
+        data = self.mapping(raw, where, "policy", POLICY_KEYS)
+        name = self.text(data.get("name"), where, "policy name")
+        match = data.get("match")
+        if match is not None:
+            match = self.text(match, name or where, "policy 'match'")
+        default = self.choice(data.get("default", DENY), name or where, "policy default",
+                              (ALLOW, DENY))
+        default_status = self.status(data.get("default_status"), name or where, "default_status")
+        raw_rules = data.get("rules", [])
+        if not isinstance(raw_rules, list):
+            self.issue(name or where, "rules must be a list")
+            raw_rules = []
+        rules = [self.rule(r, name or where) for r in raw_rules]
+        seen: set[str] = set()
+        for rule in rules:
+            if rule is not None and rule.name in seen:
+                self.issue(rule.name, f"duplicate rule name '{rule.name}'")
+            elif rule is not None:
+                seen.add(rule.name)
+        if name is None:
+            return None
+        return Policy(
+            name=name,
+            rules=tuple(r for r in rules if r is not None),
+            match=match,
+            default=default or DENY,
+            default_status=default_status or 403,
+        )
+
+    def limits(self, raw: Any, where: Any) -> Limits:
+        if raw is None:
+            return Limits()
+        data = self.mapping(raw, where, "limits", LIMIT_KEYS)
+        values = {}
+        for key in LIMIT_KEYS & data.keys():
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                self.issue(key, f"limits.{key} must be a positive integer")
+            else:
+                values[key] = value
+        return Limits(**values)
+
+
+def load_config(path: str) -> Config:
+    """Load and shape-check a policy file; raises ConfigError listing every issue."""
+    data, source = load_yaml(path)
+    reader = _Reader(source)
+    top = reader.mapping(data, None, "the config", TOP_KEYS)
+    engine = reader.choice(top.get("engine", "cel-cpp"), None, "engine", ENGINE_NAMES)
+    raw_policies = top.get("policies")
+    if not isinstance(raw_policies, list) or not raw_policies:
+        reader.issue(None, "policies must be a non-empty list")
+        raw_policies = []
+    policies = [reader.policy(p, None) for p in raw_policies]
+    names: set[str] = set()
+    for policy in policies:
+        if policy is not None and policy.name in names:
+            reader.issue(policy.name, f"duplicate policy name '{policy.name}'")
+        elif policy is not None:
+            names.add(policy.name)
+    limits = reader.limits(top.get("limits"), None)
+    if reader.issues:
+        raise ConfigError(reader.issues)
+    return Config(
+        source=source,
+        engine=engine or "cel-cpp",
+        policies=tuple(p for p in policies if p is not None),
+        limits=limits,
+    )

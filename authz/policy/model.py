@@ -1,0 +1,53 @@
+"""The policy file's shape, as typed values (positions kept on every string)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from authz.policy.source import Located, SourceFile
+
+ALLOW, DENY = "allow", "deny"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what the service parses from a request."""
+
+    max_body_bytes: int = 1 << 20
+    max_json_depth: int = 64
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`when` holds (CEL); the effect decides. Header and metadata values are CEL too."""
+
+    name: Located
+    when: Located
+    effect: str
+    status: int | None = None
+    message: str | None = None
+    headers: dict[str, Located] = field(default_factory=dict)
+    remove_headers: tuple[str, ...] = ()
+    response_headers: dict[str, Located] = field(default_factory=dict)
+    metadata: dict[str, Located] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An ordered list of rules, selected by route context or by its `match` expression."""
+
+    name: Located
+    rules: tuple[Rule, ...]
+    match: Located | None = None
+    default: str = DENY
+    default_status: int = 403
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole policy file."""
+
+    source: SourceFile
+    engine: str
+    policies: tuple[Policy, ...]
+    limits: Limits = Limits()

@@ -1,0 +1,149 @@
+"""Static analysis of a CEL expression: what it reads, and reads that break the contract.
+
+Both engines share this pass (it runs on cel-python's pure-Python parser), so a reference
+to an attribute that does not exist is refused at load time the same way on either engine,
+and the service learns which attributes it must build for a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lark
+from celpy.celparser import CELParseError, CELParser
+
+from authz.policy.schema import FUNCTIONS, MACROS_BINDING_A_VARIABLE, ROOTS
+
+# A read is (root, field); field None means the whole root.
+Read = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A contract violation at a 1-based position inside the expression."""
+
+    line: int
+    col: int
+    message: str
+
+
+@dataclass
+class Analysis:
+    """What one expression reads, and what is wrong with it."""
+
+    reads: set[Read] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+
+_parser = CELParser()
+
+
+def _token(tree: lark.Tree, index: int) -> lark.Token | None:
+    child = tree.children[index] if len(tree.children) > index else None
+    return child if isinstance(child, lark.Token) else None
+
+
+def _root_ident(member: lark.Tree) -> lark.Token | None:
+    """The identifier when `member` is a bare name (member -> primary -> ident)."""
+    if member.data != "member" or len(member.children) != 1:
+        return None
+    primary = member.children[0]
+    if not isinstance(primary, lark.Tree) or primary.data != "primary":
+        return None
+    ident = primary.children[0]
+    if isinstance(ident, lark.Tree) and ident.data == "ident":
+        return _token(ident, 0)
+    return None
+
+
+def _bound_names(tree: lark.Tree) -> set[str]:
+    """Variables introduced by comprehension macros such as `list.all(x, ...)`."""
+    names: set[str] = set()
+    for node in tree.iter_subtrees():
+        if node.data != "member_dot_arg":
+            continue
+        method = _token(node, 1)
+        if method is None or str(method) not in MACROS_BINDING_A_VARIABLE:
+            continue
+        args = node.children[2] if len(node.children) > 2 else None
+        if isinstance(args, lark.Tree) and args.children:
+            first = args.children[0]
+            idents = [t for t in first.scan_values(lambda v: isinstance(v, lark.Token))]
+            if len(idents) == 1 and idents[0].type == "IDENT":
+                names.add(str(idents[0]))
+    return names
+
+
+def parse(source: str) -> lark.Tree:
+    """Parse CEL text; raises celpy's CELParseError with a line and column."""
+    return _parser.parse(source)
+
+
+def analyse(source: str, extra_functions: frozenset[str] = frozenset()) -> Analysis:
+    """Collect reads and contract problems; a syntax error is reported as a problem."""
+    result = Analysis()
+    try:
+        tree = parse(source)
+    except CELParseError as exc:
+        line, col = exc.line or 1, exc.column or 1
+        result.problems.append(Problem(line, col, "syntax error"))
+        return result
+    bound = _bound_names(tree)
+    functions = FUNCTIONS | extra_functions
+    dotted: set[int] = set()
+    for node in tree.iter_subtrees_topdown():
+        if node.data == "member_dot":
+            root = _root_ident(node.children[0])  # type: ignore[arg-type]
+            name = _token(node, 1)
+            if root is None or name is None or str(root) in bound:
+                continue
+            dotted.add(id(node.children[0]))
+            _check_field(result, root, name)
+        elif node.data == "member" and id(node) not in dotted:
+            root = _root_ident(node)
+            if root is not None and str(root) not in bound:
+                _check_root(result, str(root), root, whole=True)
+        elif node.data == "ident_arg":
+            name = _token(node, 0)
+            if name is not None and str(name) not in functions:
+                result.problems.append(
+                    Problem(name.line or 1, name.column or 1, f"undeclared function '{name}'")
+                )
+        elif node.data == "member_dot_arg":
+            name = _token(node, 1)
+            if name is not None and str(name) not in functions:
+                result.problems.append(
+                    Problem(name.line or 1, name.column or 1, f"undeclared function '{name}'")
+                )
+    return result
+
+
+def _check_root(result: Analysis, root: str, token: lark.Token, whole: bool) -> bool:
+    if root not in ROOTS:
+        known = ", ".join(sorted(ROOTS))
+        result.problems.append(
+            Problem(token.line or 1, token.column or 1,
+                    f"undeclared reference to '{root}' (attributes are: {known})")
+        )
+        return False
+    if whole:
+        result.reads.add((root, None))
+    return True
+
+
+def _check_field(result: Analysis, root_token: lark.Token, token: lark.Token) -> None:
+    root, name = str(root_token), str(token)
+    if not _check_root(result, root, root_token, whole=False):
+        return
+    fields = ROOTS[root]
+    if fields is None:
+        result.reads.add((root, None))
+        return
+    if name not in fields:
+        known = ", ".join(sorted(fields))
+        result.problems.append(
+            Problem(token.line or 1, token.column or 1,
+                    f"'{root}' has no attribute '{name}' (it has: {known})")
+        )
+        return
+    result.reads.add((root, name))

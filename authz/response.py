@@ -1,0 +1,90 @@
+"""Decision -> Envoy CheckResponse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import struct_pb2
+from google.rpc import code_pb2, status_pb2
+
+from authz._proto.envoy.config.core.v3 import base_pb2
+from authz._proto.envoy.service.auth.v3 import external_auth_pb2
+from authz._proto.envoy.type.v3 import http_status_pb2
+from authz.decision import Decision
+
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+
+
+def _options(headers: tuple[tuple[str, str], ...]) -> list[base_pb2.HeaderValueOption]:
+    # Overwrite, never append: a client must not be able to pre-set a header a policy sets.
+    return [
+        base_pb2.HeaderValueOption(
+            header=base_pb2.HeaderValue(key=name, value=value), append_action=_OVERWRITE
+        )
+        for name, value in headers
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """A value Struct can hold (CEL may hand back bytes or other scalars)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def dynamic_metadata(decision: Decision) -> struct_pb2.Struct:
+    """What Envoy records under the ext_authz filter's namespace for this request."""
+    struct = struct_pb2.Struct()
+    struct.update(_plain(decision.metadata))
+    struct.update(
+        {
+            "decision_id": decision.decision_id,
+            "decision": decision.outcome,
+            "policy": decision.policy or "",
+            "rule": decision.rule or "",
+            "reason": decision.code,
+        }
+    )
+    return struct
+
+
+def deny_body(decision: Decision) -> str:
+    """The JSON body a denied client receives."""
+    return json.dumps(
+        {"error": decision.message or decision.reason, "rule": decision.rule,
+         "decision_id": decision.decision_id}
+    )
+
+
+def to_check_response(decision: Decision) -> external_auth_pb2.CheckResponse:
+    """Build the CheckResponse Envoy acts on."""
+    metadata = dynamic_metadata(decision)
+    if decision.allowed:
+        return external_auth_pb2.CheckResponse(
+            status=status_pb2.Status(code=code_pb2.OK),
+            ok_response=external_auth_pb2.OkHttpResponse(
+                headers=_options(decision.headers),
+                headers_to_remove=list(decision.remove_headers),
+                response_headers_to_add=_options(decision.response_headers),
+            ),
+            dynamic_metadata=metadata,
+        )
+    code = code_pb2.UNAUTHENTICATED if decision.status == 401 else code_pb2.PERMISSION_DENIED
+    # On a deny, a rule's headers go to the client along with its response headers.
+    headers = (("content-type", "application/json"), *decision.headers, *decision.response_headers)
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code, message=decision.reason),
+        denied_response=external_auth_pb2.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
+            headers=_options(headers),
+            body=deny_body(decision),
+        ),
+        dynamic_metadata=metadata,
+    )

