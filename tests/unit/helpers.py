@@ -1,0 +1,31 @@
+"""Shared helpers for unit tests: write a policy file, decide a described request."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from authz.decision import Decision
+from authz.policy.compiler import CompiledConfig, load
+from authz.request_file import to_check_request
+from authz.service import check
+
+ENGINES = ("cel-cpp", "cel-python")
+
+
+def write_policy(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
+    """Write a dedented policy file and return its path."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def compile_policy(tmp_path: Path, text: str, engine: str) -> CompiledConfig:
+    """Write and compile a policy on the given engine."""
+    return load(str(write_policy(tmp_path, text)), engine)
+
+
+def decide_request(config: CompiledConfig, request: dict[str, Any]) -> Decision:
+    """Decide a request described as for `authz check`."""
+    return check(config, to_check_request(request))
