@@ -54,8 +54,11 @@ def parse_json(raw: bytes, limits: Limits) -> ParsedJson:
     if not raw:
         return ParsedJson(None, "empty body")
     if len(raw) > limits.max_body_bytes:
-        return ParsedJson(None, f"body of {len(raw)} bytes exceeds max_body_bytes "
-                                f"({limits.max_body_bytes}); not parsed")
+        return ParsedJson(
+            None,
+            f"body of {len(raw)} bytes exceeds max_body_bytes "
+            f"({limits.max_body_bytes}); not parsed",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

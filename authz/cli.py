@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve Envoy's ext_authz v3 Check over gRPC")
     serve.add_argument("--config", required=True, help="policy file (YAML)")
-    serve.add_argument("--listen", default="127.0.0.1:9191",
-                       help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)")
+    serve.add_argument(
+        "--listen", default="127.0.0.1:9191", help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)"
+    )
     serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
     serve.add_argument("--threads", type=int, default=16, help="gRPC worker threads")
 
@@ -45,8 +46,11 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from authz.server import ServerError, serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
     config = load(args.config, args.engine)
     decision_log.configure(sys.stdout)
     try:

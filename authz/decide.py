@@ -50,8 +50,9 @@ def _header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
     return value
 
 
-def _select(config: CompiledConfig, context: dict[str, str], bound: Any, decision_id: str
-            ) -> CompiledPolicy | Decision:
+def _select(
+    config: CompiledConfig, context: dict[str, str], bound: Any, decision_id: str
+) -> CompiledPolicy | Decision:
     """The route's named policy, else the first policy whose `match` is true."""
     named = context.get(ROUTE_POLICY_KEY)
     if named:
@@ -66,13 +67,16 @@ def _select(config: CompiledConfig, context: dict[str, str], bound: Any, decisio
             if _truth(policy.match, bound):
                 return policy
         except EvaluationError as exc:
-            return deny(EVALUATION_ERROR, f"policy '{policy.name}' match: {exc}", decision_id,
-                        policy=policy.name)
+            return deny(
+                EVALUATION_ERROR,
+                f"policy '{policy.name}' match: {exc}",
+                decision_id,
+                policy=policy.name,
+            )
     return deny(NO_POLICY, "no policy selected for this request", decision_id)
 
 
-def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: str
-           ) -> Decision:
+def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: str) -> Decision:
     """The effect of the rule that matched, with its CEL-valued outputs computed."""
     try:
         headers = tuple((n, _header_value(n, e, bound)) for n, e in rule.headers)
@@ -80,8 +84,9 @@ def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: 
         metadata = {k: e.program.evaluate(bound) for k, e in rule.metadata}
     except (EvaluationError, _Refused) as exc:
         code = INVALID_OUTPUT if isinstance(exc, _Refused) else EVALUATION_ERROR
-        return deny(code, f"rule '{rule.name}': {exc}", decision_id, policy=policy.name,
-                    rule=rule.name)
+        return deny(
+            code, f"rule '{rule.name}': {exc}", decision_id, policy=policy.name, rule=rule.name
+        )
     verb = "allowed" if rule.allow else "denied"
     return Decision(
         allowed=rule.allow,
@@ -113,12 +118,27 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
         try:
             matched = _truth(rule.when, bound)
         except EvaluationError as exc:
-            return deny(EVALUATION_ERROR, f"rule '{rule.name}': {exc}", decision_id,
-                        policy=policy.name, rule=rule.name)
+            return deny(
+                EVALUATION_ERROR,
+                f"rule '{rule.name}': {exc}",
+                decision_id,
+                policy=policy.name,
+                rule=rule.name,
+            )
         if matched:
             return _apply(policy, rule, bound, decision_id)
     if policy.default_allow:
-        return Decision(True, DEFAULT, f"no rule matched; policy '{policy.name}' default allow",
-                        decision_id, policy=policy.name)
-    return deny(DEFAULT, f"no rule matched; policy '{policy.name}' default deny", decision_id,
-                status=policy.default_status, policy=policy.name)
+        return Decision(
+            True,
+            DEFAULT,
+            f"no rule matched; policy '{policy.name}' default allow",
+            decision_id,
+            policy=policy.name,
+        )
+    return deny(
+        DEFAULT,
+        f"no rule matched; policy '{policy.name}' default deny",
+        decision_id,
+        status=policy.default_status,
+        policy=policy.name,
+    )

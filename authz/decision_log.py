@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -39,7 +40,5 @@ def record(decision: Decision, attrs: Attributes | None, latency_s: float) -> No
         "path": attrs.request.path if attrs else None,
         "latency_ms": round(latency_s * 1000, 3),
     }
-    try:
+    with contextlib.suppress(Exception):  # a broken log sink must not change a decision
         _log.info(json.dumps(entry, default=str))
-    except Exception:  # a broken log sink must not change a decision
-        pass

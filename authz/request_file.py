@@ -17,8 +17,20 @@ from authz._proto.envoy.config.core.v3 import address_pb2
 from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from authz.errors import RequestError
 
-KEYS = {"method", "path", "host", "scheme", "protocol", "id", "headers", "body", "source",
-        "destination", "context", "metadata"}
+KEYS = {
+    "method",
+    "path",
+    "host",
+    "scheme",
+    "protocol",
+    "id",
+    "headers",
+    "body",
+    "source",
+    "destination",
+    "context",
+    "metadata",
+}
 _Ctx = attribute_context_pb2.AttributeContext
 
 
@@ -27,10 +39,12 @@ def _peer(raw: Any, what: str) -> _Ctx.Peer:
         return _Ctx.Peer()
     if not isinstance(raw, dict):
         raise RequestError(f"{what} must be an object with address, port, principal")
-    sock = address_pb2.SocketAddress(address=str(raw.get("address", "")),
-                                     port_value=int(raw.get("port", 0)))
-    return _Ctx.Peer(address=address_pb2.Address(socket_address=sock),
-                     principal=str(raw.get("principal", "")))
+    sock = address_pb2.SocketAddress(
+        address=str(raw.get("address", "")), port_value=int(raw.get("port", 0))
+    )
+    return _Ctx.Peer(
+        address=address_pb2.Address(socket_address=sock), principal=str(raw.get("principal", ""))
+    )
 
 
 def _strings(raw: Any, what: str) -> dict[str, str]:

@@ -58,8 +58,11 @@ def dynamic_metadata(decision: Decision) -> struct_pb2.Struct:
 def deny_body(decision: Decision) -> str:
     """The JSON body a denied client receives."""
     return json.dumps(
-        {"error": decision.message or decision.reason, "rule": decision.rule,
-         "decision_id": decision.decision_id}
+        {
+            "error": decision.message or decision.reason,
+            "rule": decision.rule,
+            "decision_id": decision.decision_id,
+        }
     )
 
 

@@ -29,9 +29,7 @@ def serve(config: CompiledConfig, listen: str, threads: int = 16) -> int:
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="check"),
         options=[("grpc.so_reuseport", 0)],
     )
-    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        AuthorizationService(config), server
-    )
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(AuthorizationService(config), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:

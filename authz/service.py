@@ -42,7 +42,7 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(self, config: CompiledConfig) -> None:
         self.config = config
 
-    def Check(  # noqa: N802 - the gRPC method name
+    def Check(
         self, request: external_auth_pb2.CheckRequest, context: Any
     ) -> external_auth_pb2.CheckResponse:
         """Answer Envoy with the decision for this request."""

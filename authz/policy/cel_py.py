@@ -49,7 +49,9 @@ def _equal(left: Any, right: Any) -> bool:
     if kind != _kind(right):
         return False
     if kind == "list":
-        return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right))
+        return len(left) == len(right) and all(
+            _equal(a, b) for a, b in zip(left, right, strict=True)
+        )
     if kind == "map":
         return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
     if kind == "number":
@@ -76,8 +78,9 @@ def _ne(left: Any, right: Any) -> Any:
 
 def _ordering(name: str) -> Any:
     builtin = celpy.evaluation.base_functions[name]
-    compare = {"_<_": operator.lt, "_<=_": operator.le, "_>_": operator.gt,
-               "_>=_": operator.ge}[name]
+    compare = {"_<_": operator.lt, "_<=_": operator.le, "_>_": operator.gt, "_>=_": operator.ge}[
+        name
+    ]
 
     def ordered(left: Any, right: Any) -> Any:
         if (_kind(left) == _kind(right) == "number") and type(left) is not type(right):
@@ -96,8 +99,12 @@ def _in(item: Any, container: Any) -> Any:
     return celpy.evaluation.base_functions["_in_"](item, container)
 
 
-_OVERRIDES = {"_==_": _eq, "_!=_": _ne, "_in_": _in,
-              **{op: _ordering(op) for op in ("_<_", "_<=_", "_>_", "_>=_")}}
+_OVERRIDES = {
+    "_==_": _eq,
+    "_!=_": _ne,
+    "_in_": _in,
+    **{op: _ordering(op) for op in ("_<_", "_<=_", "_>_", "_>=_")},
+}
 
 
 class PyProgram:

@@ -96,8 +96,9 @@ class _Compiler:
     def _report(self, source: Located, line: int, col: int, message: str) -> None:
         file_line, file_col = source.expression_position(line, col)
         self.issues.append(
-            ConfigIssue(self.config.source.name, file_line, file_col, message,
-                        snippet(source, line, col))
+            ConfigIssue(
+                self.config.source.name, file_line, file_col, message, snippet(source, line, col)
+            )
         )
 
     def values(self, items: dict[str, Located], what: str) -> tuple:

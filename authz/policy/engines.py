@@ -59,5 +59,4 @@ def make_engine(name: str, roots: list[str]) -> Engine:
     raise ValueError(f"unknown engine {name!r} (choose one of: {', '.join(ENGINE_NAMES)})")
 
 
-__all__ = ["ENGINE_NAMES", "CompileFailure", "Engine", "EvaluationError", "Program",
-           "make_engine"]
+__all__ = ["ENGINE_NAMES", "CompileFailure", "Engine", "EvaluationError", "Program", "make_engine"]

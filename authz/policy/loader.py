@@ -12,8 +12,17 @@ from authz.policy.source import Located, SourceFile, load_yaml
 
 TOP_KEYS = {"engine", "policies", "limits"}
 POLICY_KEYS = {"name", "match", "rules", "default", "default_status"}
-RULE_KEYS = {"name", "when", "effect", "status", "message", "headers", "remove_headers",
-             "response_headers", "metadata"}
+RULE_KEYS = {
+    "name",
+    "when",
+    "effect",
+    "status",
+    "message",
+    "headers",
+    "remove_headers",
+    "response_headers",
+    "metadata",
+}
 LIMIT_KEYS = {"max_body_bytes", "max_json_depth"}
 RESERVED_METADATA = {"decision_id", "policy", "rule", "decision", "reason"}
 # RFC 9110 token characters; pseudo-headers (":path") are Envoy's, never a policy's.
@@ -39,6 +48,11 @@ class _Reader:
                 self.issue(key, f"unknown key '{key}' in {what} (known: {', '.join(sorted(keys))})")
         return value
 
+    @staticmethod
+    def key(data: dict[str, Any], name: str, fallback: Any) -> Any:
+        """The key itself (a Located string) so an issue about its value has a position."""
+        return next((k for k in data if k == name), fallback)
+
     def text(self, value: Any, where: Any, what: str) -> Located | None:
         if isinstance(value, Located) and value.strip():
             return value
@@ -56,8 +70,10 @@ class _Reader:
     def choice(self, value: Any, where: Any, what: str, options: tuple[str, ...]) -> str | None:
         if value in options:
             return str(value)
-        self.issue(value if isinstance(value, Located) else where,
-                   f"{what} must be one of: {', '.join(options)}")
+        self.issue(
+            value if isinstance(value, Located) else where,
+            f"{what} must be one of: {', '.join(options)}",
+        )
         return None
 
     def expressions(self, value: Any, where: Any, what: str, header_names: bool) -> dict:
@@ -84,7 +100,7 @@ class _Reader:
         name = self.text(data.get("name"), where, "rule name")
         when = self.text(data.get("when"), name or where, "rule 'when'")
         effect = self.choice(data.get("effect"), name or where, "rule effect", (ALLOW, DENY))
-        status = self.status(data.get("status"), data.get("status") or name or where, "status")
+        status = self.status(data.get("status"), self.key(data, "status", name or where), "status")
         message = data.get("message")
         if message is not None and not isinstance(message, str):
             self.issue(name or where, "message must be a string")
@@ -115,9 +131,14 @@ class _Reader:
         match = data.get("match")
         if match is not None:
             match = self.text(match, name or where, "policy 'match'")
-        default = self.choice(data.get("default", DENY), name or where, "policy default",
-                              (ALLOW, DENY))
-        default_status = self.status(data.get("default_status"), name or where, "default_status")
+        default = self.choice(
+            data.get("default", DENY), name or where, "policy default", (ALLOW, DENY)
+        )
+        default_status = self.status(
+            data.get("default_status"),
+            self.key(data, "default_status", name or where),
+            "default_status",
+        )
         raw_rules = data.get("rules", [])
         if not isinstance(raw_rules, list):
             self.issue(name or where, "rules must be a list")

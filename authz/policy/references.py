@@ -122,8 +122,11 @@ def _check_root(result: Analysis, root: str, token: lark.Token, whole: bool) -> 
     if root not in ROOTS:
         known = ", ".join(sorted(ROOTS))
         result.problems.append(
-            Problem(token.line or 1, token.column or 1,
-                    f"undeclared reference to '{root}' (attributes are: {known})")
+            Problem(
+                token.line or 1,
+                token.column or 1,
+                f"undeclared reference to '{root}' (attributes are: {known})",
+            )
         )
         return False
     if whole:
@@ -142,8 +145,11 @@ def _check_field(result: Analysis, root_token: lark.Token, token: lark.Token) ->
     if name not in fields:
         known = ", ".join(sorted(fields))
         result.problems.append(
-            Problem(token.line or 1, token.column or 1,
-                    f"'{root}' has no attribute '{name}' (it has: {known})")
+            Problem(
+                token.line or 1,
+                token.column or 1,
+                f"'{root}' has no attribute '{name}' (it has: {known})",
+            )
         )
         return
     result.reads.add((root, name))

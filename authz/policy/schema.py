@@ -10,8 +10,18 @@ PEER_FIELDS = frozenset({"address", "port", "principal"})
 
 ROOTS: dict[str, frozenset[str] | None] = {
     "request": frozenset(
-        {"id", "method", "path", "query", "path_segments", "host", "scheme", "protocol",
-         "headers", "size"}
+        {
+            "id",
+            "method",
+            "path",
+            "query",
+            "path_segments",
+            "host",
+            "scheme",
+            "protocol",
+            "headers",
+            "size",
+        }
     ),
     "source": PEER_FIELDS,
     "destination": PEER_FIELDS,
@@ -19,17 +29,58 @@ ROOTS: dict[str, frozenset[str] | None] = {
     "metadata": None,
     "body": frozenset({"text", "json", "truncated", "size", "content_type", "error"}),
     "identity": frozenset(
-        {"authenticated", "method", "subject", "issuer", "audiences", "groups", "scopes",
-         "claims", "spiffe_id", "trust_domain", "api_key", "expires_at"}
+        {
+            "authenticated",
+            "method",
+            "subject",
+            "issuer",
+            "audiences",
+            "groups",
+            "scopes",
+            "claims",
+            "spiffe_id",
+            "trust_domain",
+            "api_key",
+            "expires_at",
+        }
     ),
 }
 
 # Functions and macros every expression may call, on both engines.
 FUNCTIONS = frozenset(
-    {"has", "size", "int", "uint", "double", "string", "bytes", "bool", "type", "dyn",
-     "duration", "timestamp", "matches", "contains", "startsWith", "endsWith", "all", "exists",
-     "exists_one", "map", "filter", "getFullYear", "getMonth", "getDayOfMonth", "getDayOfWeek",
-     "getDayOfYear", "getDate", "getHours", "getMinutes", "getSeconds", "getMilliseconds"}
+    {
+        "has",
+        "size",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bytes",
+        "bool",
+        "type",
+        "dyn",
+        "duration",
+        "timestamp",
+        "matches",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "all",
+        "exists",
+        "exists_one",
+        "map",
+        "filter",
+        "getFullYear",
+        "getMonth",
+        "getDayOfMonth",
+        "getDayOfWeek",
+        "getDayOfYear",
+        "getDate",
+        "getHours",
+        "getMinutes",
+        "getSeconds",
+        "getMilliseconds",
+    }
 )
 
 MACROS_BINDING_A_VARIABLE = frozenset({"all", "exists", "exists_one", "map", "filter"})

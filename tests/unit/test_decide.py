@@ -98,8 +98,11 @@ def test_first_match_decides(config: CompiledConfig) -> None:
     assert not decision.allowed
     assert (decision.rule, decision.status) == ("block-marker", 422)
     body = json.loads(deny_body(decision))
-    assert body == {"error": "marker not allowed", "rule": "block-marker",
-                    "decision_id": decision.decision_id}
+    assert body == {
+        "error": "marker not allowed",
+        "rule": "block-marker",
+        "decision_id": decision.decision_id,
+    }
 
 
 def test_malformed_json_gives_null_json_and_the_policy_answers(config: CompiledConfig) -> None:
@@ -118,16 +121,22 @@ def test_no_rule_matched_is_the_policy_default(config: CompiledConfig) -> None:
 
 
 def test_route_context_selects_the_policy(config: CompiledConfig) -> None:
-    request = {"path": "/v1/chat/x", "headers": {"x-required": "yes"},
-               "context": {"policy": "routed"}}
+    request = {
+        "path": "/v1/chat/x",
+        "headers": {"x-required": "yes"},
+        "context": {"policy": "routed"},
+    }
     decision = decide_request(config, request)
     assert (decision.allowed, decision.policy, decision.rule) == (True, "routed", "needs-header")
 
 
 def test_query_is_a_map_of_lists(config: CompiledConfig) -> None:
     # needs-header errors first (no such header): the error denies before `query` is reached.
-    request = {"path": "/r?debug=1&debug=2", "headers": {"x-required": "no"},
-               "context": {"policy": "routed"}}
+    request = {
+        "path": "/r?debug=1&debug=2",
+        "headers": {"x-required": "no"},
+        "context": {"policy": "routed"},
+    }
     decision = decide_request(config, request)
     assert (decision.allowed, decision.rule) == (True, "query")
 
@@ -144,14 +153,20 @@ def test_no_policy_selected_denies(config: CompiledConfig) -> None:
 
 def test_cel_runtime_error_denies_with_reason(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/x", "context": {"policy": "routed"}})
-    assert (decision.allowed, decision.code, decision.rule) == (False, EVALUATION_ERROR,
-                                                                "needs-header")
+    assert (decision.allowed, decision.code, decision.rule) == (
+        False,
+        EVALUATION_ERROR,
+        "needs-header",
+    )
     assert "needs-header" in decision.reason
 
 
 def test_header_value_with_crlf_is_refused(config: CompiledConfig) -> None:
-    request = {"path": "/crlf", "headers": {"x-in": "a\r\nx-evil: 1"},
-               "context": {"policy": "outputs"}}
+    request = {
+        "path": "/crlf",
+        "headers": {"x-in": "a\r\nx-evil: 1"},
+        "context": {"policy": "outputs"},
+    }
     decision = decide_request(config, request)
     assert (decision.allowed, decision.code) == (False, INVALID_OUTPUT)
 
@@ -163,8 +178,7 @@ def test_non_string_header_value_is_refused(config: CompiledConfig) -> None:
 
 def test_non_bool_condition_denies(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/other", "context": {"policy": "outputs"}})
-    assert (decision.allowed, decision.code, decision.rule) == (False, EVALUATION_ERROR,
-                                                                "not-bool")
+    assert (decision.allowed, decision.code, decision.rule) == (False, EVALUATION_ERROR, "not-bool")
 
 
 def test_every_response_carries_a_decision_id(config: CompiledConfig) -> None:

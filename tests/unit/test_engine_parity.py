@@ -17,10 +17,20 @@ from authz.policy.schema import ROOTS
 ERROR = object()
 
 VARS: dict[str, Any] = {
-    "request": {"path": "/v1/chat", "method": "POST", "headers": {"x-team": "ml"},
-                "query": {"a": ["1", "2"]}, "size": 12, "path_segments": ["v1", "chat"]},
-    "body": {"json": {"marker": "x", "n": 5, "f": 2.5, "items": [1, 2, 3], "nested": {"k": None}},
-             "text": "hello TOP-SECRET", "size": 16, "error": None},
+    "request": {
+        "path": "/v1/chat",
+        "method": "POST",
+        "headers": {"x-team": "ml"},
+        "query": {"a": ["1", "2"]},
+        "size": 12,
+        "path_segments": ["v1", "chat"],
+    },
+    "body": {
+        "json": {"marker": "x", "n": 5, "f": 2.5, "items": [1, 2, 3], "nested": {"k": None}},
+        "text": "hello TOP-SECRET",
+        "size": 16,
+        "error": None,
+    },
     "context": {"policy": "chat"},
     "identity": {"authenticated": False, "groups": ["a", "b"]},
 }
@@ -84,8 +94,7 @@ def run(engine_name: str, source: str, variables: dict[str, Any]) -> Any:
         return ERROR
 
 
-@pytest.mark.parametrize(("source", "variables", "expected"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("source", "variables", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_both_engines_agree(source: str, variables: dict[str, Any], expected: Any) -> None:
     cpp = run("cel-cpp", source, variables)
     py = run("cel-python", source, variables)

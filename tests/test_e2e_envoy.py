@@ -1,0 +1,159 @@
+"""End to end through a real Envoy 1.40: client -> Envoy -> ext_authz (authz) -> upstream."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.helpers import write_policy
+
+EXAMPLE = Path("deploy/envoy/policies/example.yaml")
+
+
+def http(
+    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request; returns status, lower-cased headers and body (errors included)."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+@pytest.fixture
+def stack(upstream, envoy_factory, authz_factory) -> Any:
+    """Envoy in front of authz (example policies) and the echo upstream."""
+    authz = authz_factory(EXAMPLE)
+    envoy = envoy_factory(authz.port, upstream.port)
+    return envoy, authz, upstream
+
+
+def test_allow_reaches_upstream_with_the_policy_header(stack: Any) -> None:
+    envoy, _, upstream = stack
+    status, _, body = http(
+        envoy.url("/team/report"), headers={"x-team": "ml", "x-authz-team": "spoofed"}
+    )
+    assert status == 200
+    echoed = json.loads(body)
+    assert echoed["path"] == "/team/report"
+    # set by the policy, overwriting what the client tried to send
+    assert echoed["headers"]["x-authz-team"] == "ml"
+    assert upstream.requests() == [{"method": "GET", "path": "/team/report"}]
+
+
+def test_deny_returns_policy_status_and_json_body(stack: Any) -> None:
+    envoy, _, upstream = stack
+    status, headers, body = http(envoy.url("/team/report"), headers={"x-team": "sales"})
+    assert status == 403
+    assert headers["content-type"] == "application/json"
+    payload = json.loads(body)
+    assert payload["rule"] is None and "default deny" in payload["error"]
+    assert len(payload["decision_id"]) == 32
+    assert upstream.requests() == []
+
+
+def test_body_based_deny(stack: Any) -> None:
+    envoy, _, upstream = stack
+    status, _, body = http(
+        envoy.url("/upload/doc"), "POST", b"draft TOP-SECRET plan", {"content-type": "text/plain"}
+    )
+    assert status == 422
+    assert json.loads(body) | {"decision_id": ""} == {
+        "error": "body carries a forbidden marker",
+        "rule": "forbidden-marker",
+        "decision_id": "",
+    }
+    status, _, body = http(
+        envoy.url("/upload/doc"),
+        "POST",
+        b'{"marker": "forbidden"}',
+        {"content-type": "application/json"},
+    )
+    assert (status, json.loads(body)["rule"]) == (422, "marked-json")
+    status, _, _ = http(
+        envoy.url("/upload/doc"), "POST", b"{broken", {"content-type": "application/json"}
+    )
+    assert status == 400
+    status, _, body = http(
+        envoy.url("/upload/doc"),
+        "POST",
+        b'{"marker": "fine"}',
+        {"content-type": "application/json"},
+    )
+    assert status == 200 and json.loads(body)["body"] == '{"marker": "fine"}'
+    assert [r["path"] for r in upstream.requests()] == ["/upload/doc"]
+
+
+def test_route_context_selects_the_policy(stack: Any) -> None:
+    envoy, _, _ = stack
+    # the same request is allowed on the public route and denied on the team route
+    assert http(envoy.url("/public/x"))[0] == 200
+    assert http(envoy.url("/team/x"))[0] == 403
+    # without route context the policy whose `match` is true decides
+    assert http(envoy.url("/healthz"))[0] == 200
+    status, _, body = http(envoy.url("/elsewhere"))
+    assert status == 403 and "no policy selected" in json.loads(body)["error"]
+
+
+def test_service_down_means_envoy_denies(stack: Any) -> None:
+    envoy, authz, upstream = stack
+    assert http(envoy.url("/public/before"))[0] == 200
+    authz.proc.kill()
+    authz.proc.wait(10)
+    status, _, _ = http(envoy.url("/public/after"))
+    assert status == 403
+    assert [r["path"] for r in upstream.requests()] == ["/public/before"]
+
+
+def test_cel_runtime_error_denies(upstream, envoy_factory, authz_factory, tmp_path: Path) -> None:
+    policy = write_policy(
+        tmp_path,
+        """
+        policies:
+          - name: public
+            rules:
+              - name: needs-header
+                when: request.headers["x-required"] == "yes"
+                effect: allow
+    """,
+    )
+    authz = authz_factory(policy)
+    envoy = envoy_factory(authz.port, upstream.port)
+    status, _, body = http(envoy.url("/public/x"))
+    assert status == 403
+    payload = json.loads(body)
+    assert payload["rule"] == "needs-header" and "needs-header" in payload["error"]
+    assert http(envoy.url("/public/x"), headers={"x-required": "yes"})[0] == 200
+    assert [r["path"] for r in upstream.requests()] == ["/public/x"]
+
+
+def test_large_body_arrives_truncated_and_policy_sees_it(
+    upstream, envoy_factory, authz_factory, tmp_path: Path
+) -> None:
+    policy = write_policy(
+        tmp_path,
+        """
+        policies:
+          - name: upload
+            rules:
+              - name: partial
+                when: body.truncated
+                effect: deny
+                status: 413
+                message: body too large to inspect
+              - name: rest
+                when: "true"
+                effect: allow
+    """,
+    )
+    authz = authz_factory(policy)
+    envoy = envoy_factory(authz.port, upstream.port)
+    assert http(envoy.url("/upload/big"), "POST", b"x" * 200_000)[0] == 413
+    assert http(envoy.url("/upload/small"), "POST", b"x" * 1000)[0] == 200

@@ -1,0 +1,162 @@
+"""CheckRequest -> attributes: the contract fields, and hostile input that must stay bounded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from authz._proto.envoy.service.auth.v3 import external_auth_pb2
+from authz.attributes import from_check_request
+from authz.body import parse_json
+from authz.decision import REQUEST_ERROR
+from authz.errors import RequestError
+from authz.policy.model import Limits
+from authz.request_file import to_check_request
+from authz.service import check
+from tests.unit.helpers import ENGINES, compile_policy
+
+LIMITS = Limits()
+
+
+def attrs_for(request: dict) -> dict:
+    """Every attribute, as CEL would see it."""
+    built = from_check_request(to_check_request(request), LIMITS)
+    reads = frozenset(
+        {
+            (root, None)
+            for root in ("request", "source", "destination", "metadata", "body", "identity")
+        }
+    )
+    return built.variables(reads)
+
+
+def test_request_fields_follow_the_contract() -> None:
+    got = attrs_for(
+        {
+            "method": "post",
+            "path": "/v1/chat//x?a=1&a=2&b=#frag",
+            "host": "api.example",
+            "headers": {"X-Team": "ml"},
+            "id": "rid-1",
+            "source": {"address": "10.0.0.1", "port": 5555, "principal": "spiffe://t/a"},
+            "context": {"policy": "chat"},
+            "metadata": {"ns": {"k": "v", "n": 2}},
+        }
+    )
+    request = got["request"]
+    assert request["method"] == "POST"
+    assert request["path"] == "/v1/chat//x"
+    assert request["query"] == {"a": ["1", "2"], "b": [""]}
+    assert request["path_segments"] == ["v1", "chat", "x"]
+    assert request["headers"]["x-team"] == "ml"
+    assert (request["host"], request["id"], request["scheme"]) == ("api.example", "rid-1", "http")
+    assert got["source"] == {"address": "10.0.0.1", "port": 5555, "principal": "spiffe://t/a"}
+    assert got["context"] == {"policy": "chat"}
+    assert got["metadata"] == {"ns": {"k": "v", "n": 2.0}}
+    assert got["identity"]["authenticated"] is False
+    assert got["identity"]["method"] == "anonymous"
+
+
+def test_body_json_and_error() -> None:
+    ok = attrs_for({"method": "POST", "body": {"a": [1, 2]}})["body"]
+    assert ok["json"] == {"a": [1, 2]} and ok["error"] is None
+    assert ok["content_type"] == "application/json" and ok["truncated"] is False
+    bad = attrs_for({"method": "POST", "body": "{nope"})["body"]
+    assert bad["json"] is None and bad["error"].startswith("invalid JSON at line 1 column 2")
+    assert bad["text"] == "{nope" and bad["size"] == 5
+    empty = attrs_for({})["body"]
+    assert empty["json"] is None and empty["error"] is None and empty["size"] == 0
+
+
+def test_truncated_when_envoy_says_partial_or_length_exceeds() -> None:
+    partial = attrs_for({"body": "abc", "headers": {"x-envoy-auth-partial-body": "true"}})
+    assert partial["body"]["truncated"] is True
+    longer = attrs_for({"body": "abc", "headers": {"content-length": "100000"}})
+    assert longer["body"]["truncated"] is True
+
+
+def test_only_read_roots_are_built() -> None:
+    built = from_check_request(to_check_request({"body": {"a": 1}}), LIMITS)
+    variables = built.variables(frozenset({("request", "path")}))
+    assert set(variables) == {"request", "context"}
+    assert "parsed" not in built.body.__dict__  # the body was never parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"[" * 10_000 + b"]" * 10_000, "nested deeper than 64"),
+        (b"[" * 100 + b"]" * 100, "nested deeper than 64"),
+        (b'{"a": "\xff\xfe"}', "not valid UTF-8"),
+        (b'{"a": NaN}', "NaN is not valid JSON"),
+        (b'{"a": 1', "invalid JSON"),
+        (b"x" * (2 << 20), "exceeds max_body_bytes"),
+    ],
+)
+def test_hostile_json_is_refused_with_a_reason(raw: bytes, error: str) -> None:
+    parsed = parse_json(raw, LIMITS)
+    assert parsed.value is None and error in (parsed.error or "")
+
+
+def test_large_but_legal_json_parses() -> None:
+    many = json.dumps({f"k{i}": i for i in range(50_000)}).encode()
+    parsed = parse_json(many, LIMITS)
+    assert parsed.error is None and len(parsed.value) == 50_000
+    huge = parse_json(
+        b'{"n": 123456789012345678901234567890, "d": 1e999, "dup": 1, "dup": 2}', LIMITS
+    )
+    assert huge.value == {"n": 1.2345678901234568e29, "d": float("inf"), "dup": 2}
+
+
+def test_too_many_query_fields_is_a_request_error() -> None:
+    query = "&".join(f"k{i}=v" for i in range(2000))
+    with pytest.raises(RequestError, match="more than 1000 fields"):
+        from_check_request(to_check_request({"path": f"/x?{query}"}), LIMITS)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hostile_requests_end_in_decisions(tmp_path: Path, engine: str) -> None:
+    config = compile_policy(
+        tmp_path,
+        """
+        policies:
+          - name: p
+            match: "true"
+            rules:
+              - name: json-ok
+                when: body.json != null && size(body.json) < 10
+                effect: allow
+    """,
+        engine,
+    )
+    hostile = [
+        {"body": "[" * 10_000 + "]" * 10_000},
+        {"body": json.dumps({f"k{i}": i for i in range(100_000)})},
+        {"headers": {f"h{i}": "v" * 100 for i in range(2000)}},
+        {"path": "/x?" + "&".join(f"k{i}=v" for i in range(5000))},
+    ]
+    for request in hostile:
+        decision = check(config, to_check_request(request))
+        assert not decision.allowed and decision.reason
+    invalid = to_check_request({"body": "x"})
+    invalid.attributes.request.http.raw_body = b'{"a": "\xff"}'
+    assert not check(config, invalid).allowed
+    parse_error = check(config, to_check_request({"path": "/?" + "a=1&" * 1500}))
+    assert (parse_error.code, parse_error.status) == (REQUEST_ERROR, 400)
+
+
+def test_empty_check_request_is_denied(tmp_path: Path) -> None:
+    config = compile_policy(
+        tmp_path,
+        """
+        policies:
+          - name: p
+            match: request.path == "/"
+            rules: [{name: r, when: "true", effect: allow}]
+    """,
+        "cel-cpp",
+    )
+    decision = check(config, external_auth_pb2.CheckRequest())
+    assert not decision.allowed and decision.code == "no_policy"
