@@ -33,6 +33,11 @@ policies:
 """
 
 
+def serve_command(config: Path, *args: str) -> list[str]:
+    """The `authz serve` command line for a config."""
+    return [sys.executable, "-m", "authz", "serve", "--config", str(config), *args]
+
+
 def check(target: str, request: dict) -> external_auth_pb2.CheckResponse:
     """One Check call over a fresh channel."""
     with grpc.insecure_channel(target) as channel:
@@ -60,16 +65,7 @@ def test_health_and_check_over_tcp(authz_factory) -> None:
 def test_unix_socket_listener(tmp_path: Path) -> None:
     sock = tmp_path / "authz.sock"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "authz",
-            "serve",
-            "--config",
-            str(EXAMPLE),
-            "--listen",
-            f"unix:{sock}",
-        ],
+        serve_command(EXAMPLE, "--listen", f"unix:{sock}"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -112,7 +108,7 @@ def test_broken_config_refuses_to_start(tmp_path: Path) -> None:
         tmp_path, "policies:\n  - name: p\n    match: request.nope\n    rules: []\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "authz", "serve", "--config", str(path)],
+        serve_command(path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -128,16 +124,7 @@ def test_port_in_use_is_a_clear_error() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "authz",
-                "serve",
-                "--config",
-                str(EXAMPLE),
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
+            serve_command(EXAMPLE, "--listen", f"127.0.0.1:{port}"),
             capture_output=True,
             text=True,
             timeout=60,
