@@ -6,7 +6,7 @@ values for a request (see policy/references.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from authz.body import BodyView
 from authz.errors import RequestError
+from authz.identity.model import ANONYMOUS, Identity
 from authz.policy.model import Limits
 from authz.policy.references import Read
 
@@ -29,6 +30,7 @@ class Peer:
     address: str = ""
     port: int = 0
     principal: str = ""
+    certificate: str = ""  # URL-encoded PEM (include_peer_certificate); read by identity only
 
     def as_cel(self) -> dict[str, Any]:
         """The `source` / `destination` attribute."""
@@ -65,22 +67,6 @@ class HttpRequest:
         }
 
 
-ANONYMOUS: dict[str, Any] = {
-    "authenticated": False,
-    "method": "anonymous",
-    "subject": "",
-    "issuer": "",
-    "audiences": [],
-    "groups": [],
-    "scopes": [],
-    "claims": {},
-    "spiffe_id": "",
-    "trust_domain": "",
-    "api_key": "",
-    "expires_at": 0,
-}
-
-
 @dataclass(frozen=True)
 class Attributes:
     """Everything a policy can look at for one request."""
@@ -91,7 +77,7 @@ class Attributes:
     context: dict[str, str]
     body: BodyView
     metadata_context: Any = None
-    identity: dict[str, Any] = field(default_factory=lambda: dict(ANONYMOUS))
+    identity: Identity = ANONYMOUS
 
     def metadata(self) -> dict[str, Any]:
         """Envoy's filter metadata, namespace -> plain map."""
@@ -115,7 +101,7 @@ class Attributes:
         if "metadata" in roots:
             out["metadata"] = self.metadata()
         if "identity" in roots:
-            out["identity"] = self.identity
+            out["identity"] = self.identity.as_cel()
         if "body" in roots:
             whole = ("body", None) in reads
             fields = None if whole else {f for r, f in reads if r == "body" and f}
@@ -128,10 +114,10 @@ def _peer(peer: attribute_context_pb2.AttributeContext.Peer) -> Peer:
     kind = address.WhichOneof("address")
     if kind == "socket_address":
         sock = address.socket_address
-        return Peer(sock.address, int(sock.port_value), peer.principal)
+        return Peer(sock.address, int(sock.port_value), peer.principal, peer.certificate)
     if kind == "pipe":
-        return Peer(address.pipe.path, 0, peer.principal)
-    return Peer("", 0, peer.principal)
+        return Peer(address.pipe.path, 0, peer.principal, peer.certificate)
+    return Peer("", 0, peer.principal, peer.certificate)
 
 
 def _headers(http: attribute_context_pb2.AttributeContext.HttpRequest) -> dict[str, str]:

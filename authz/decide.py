@@ -15,11 +15,13 @@ from authz.decision import (
     INVALID_OUTPUT,
     NO_POLICY,
     RULE,
+    UNAUTHENTICATED,
     UNKNOWN_POLICY,
     Decision,
     deny,
 )
 from authz.errors import EvaluationError
+from authz.identity.model import MISSING, MULTIPLE, Identity
 from authz.policy.compiler import CompiledConfig, CompiledExpr, CompiledPolicy, CompiledRule
 
 ROUTE_POLICY_KEY = "policy"
@@ -104,6 +106,26 @@ def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: 
     )
 
 
+def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: str) -> Decision:
+    """401 with an RFC 6750 challenge naming why the credential was refused."""
+    reason = identity.error or MISSING
+    if reason == MISSING:
+        challenge = 'Bearer realm="authz", error_description="missing_credentials"'
+    else:
+        code = "invalid_request" if reason == MULTIPLE else "invalid_token"
+        challenge = f'Bearer realm="authz", error="{code}", error_description="{reason}"'
+    return Decision(
+        allowed=False,
+        code=UNAUTHENTICATED,
+        reason=f"policy '{policy.name}' requires an identity: {reason}",
+        decision_id=decision_id,
+        status=401,
+        policy=policy.name,
+        message=f"authentication required: {reason}",
+        response_headers=(("www-authenticate", challenge),),
+    )
+
+
 def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
     """Select a policy, evaluate its rules in order, and return the first match's effect."""
     try:
@@ -114,6 +136,8 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
     if isinstance(selected, Decision):
         return selected
     policy = selected
+    if policy.require_identity and not attrs.identity.authenticated:
+        return _unauthenticated(policy, attrs.identity, decision_id)
     for rule in policy.rules:
         try:
             matched = _truth(rule.when, bound)

@@ -9,6 +9,7 @@ from typing import Any
 RULE = "rule"
 DEFAULT = "default"
 NO_POLICY = "no_policy"
+UNAUTHENTICATED = "unauthenticated"
 UNKNOWN_POLICY = "unknown_policy"
 EVALUATION_ERROR = "evaluation_error"
 INVALID_OUTPUT = "invalid_output"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -26,6 +27,8 @@ def check(config: CompiledConfig, request: external_auth_pb2.CheckRequest) -> De
     attrs: Attributes | None = None
     try:
         attrs = from_check_request(request, config.limits)
+        if config.needs_identity:
+            attrs = dataclasses.replace(attrs, identity=config.identity.resolve(attrs))
         decision = decide(config, attrs, decision_id)
     except RequestError as exc:
         decision = deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, status=400)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authz.errors import ConfigError, ConfigIssue
+from authz.identity.resolver import IdentityResolver
 from authz.policy.engines import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
@@ -46,6 +47,7 @@ class CompiledPolicy:
     rules: tuple[CompiledRule, ...]
     default_allow: bool
     default_status: int
+    require_identity: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class CompiledConfig:
     policies: tuple[CompiledPolicy, ...]
     reads: frozenset[Read]
     limits: Limits
+    identity: IdentityResolver
+    needs_identity: bool
 
     def policy_named(self, name: str) -> CompiledPolicy | None:
         """The policy a route selects by its context extension `policy`."""
@@ -136,6 +140,7 @@ class _Compiler:
             rules=rules,
             default_allow=policy.default == ALLOW,
             default_status=policy.default_status,
+            require_identity=policy.require_identity,
         )
 
 
@@ -159,7 +164,18 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
     if compiler.issues:
         raise ConfigError(compiler.issues)
     reads = frozenset(r for e in _all_exprs(policies) for r in e.reads)
-    return CompiledConfig(config.source.name, engine, policies, reads, config.limits)
+    needs_identity = any(root == "identity" for root, _ in reads) or any(
+        p.require_identity for p in policies
+    )
+    return CompiledConfig(
+        path=config.source.name,
+        engine=engine,
+        policies=policies,
+        reads=reads,
+        limits=config.limits,
+        identity=IdentityResolver(config.identity, config.api_keys),
+        needs_identity=needs_identity,
+    )
 
 
 def load(path: str, engine_name: str | None = None) -> CompiledConfig:

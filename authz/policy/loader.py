@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from authz.errors import ConfigError, ConfigIssue
+from authz.errors import ConfigError
+from authz.identity.apikey import ApiKey, load_api_keys
+from authz.identity.config import read_identity
 from authz.policy.engines import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, Config, Limits, Policy, Rule
-from authz.policy.source import Located, SourceFile, load_yaml
+from authz.policy.reader import Reader
+from authz.policy.source import Located, load_yaml
 
-TOP_KEYS = {"engine", "policies", "limits"}
-POLICY_KEYS = {"name", "match", "rules", "default", "default_status"}
+TOP_KEYS = {"engine", "policies", "limits", "identity"}
+POLICY_KEYS = {"name", "match", "rules", "default", "default_status", "require_identity"}
 RULE_KEYS = {
     "name",
     "when",
@@ -29,52 +32,8 @@ RESERVED_METADATA = {"decision_id", "policy", "rule", "decision", "reason"}
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
-class _Reader:
-    """Walks the parsed YAML and records issues instead of stopping at the first."""
-
-    def __init__(self, source: SourceFile) -> None:
-        self.source = source
-        self.issues: list[ConfigIssue] = []
-
-    def issue(self, at: Any, message: str) -> None:
-        self.issues.append(self.source.issue(at, message))
-
-    def mapping(self, value: Any, where: Any, what: str, keys: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.issue(where, f"{what} must be a mapping")
-            return {}
-        for key in value:
-            if key not in keys:
-                self.issue(key, f"unknown key '{key}' in {what} (known: {', '.join(sorted(keys))})")
-        return value
-
-    @staticmethod
-    def key(data: dict[str, Any], name: str, fallback: Any) -> Any:
-        """The key itself (a Located string) so an issue about its value has a position."""
-        return next((k for k in data if k == name), fallback)
-
-    def text(self, value: Any, where: Any, what: str) -> Located | None:
-        if isinstance(value, Located) and value.strip():
-            return value
-        self.issue(value if isinstance(value, Located) else where, f"{what} must be a string")
-        return None
-
-    def status(self, value: Any, where: Any, what: str) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
-            self.issue(where, f"{what} must be an HTTP status between 100 and 599")
-            return None
-        return value
-
-    def choice(self, value: Any, where: Any, what: str, options: tuple[str, ...]) -> str | None:
-        if value in options:
-            return str(value)
-        self.issue(
-            value if isinstance(value, Located) else where,
-            f"{what} must be one of: {', '.join(options)}",
-        )
-        return None
+class _Reader(Reader):
+    """The policy-specific parts of reading."""
 
     def expressions(self, value: Any, where: Any, what: str, header_names: bool) -> dict:
         if value is None:
@@ -158,6 +117,7 @@ class _Reader:
             match=match,
             default=default or DENY,
             default_status=default_status or 403,
+            require_identity=self.flag(data, "require_identity", name or where, False),
         )
 
     def limits(self, raw: Any, where: Any) -> Limits:
@@ -192,6 +152,10 @@ def load_config(path: str) -> Config:
         elif policy is not None:
             names.add(policy.name)
     limits = reader.limits(top.get("limits"), None)
+    identity = read_identity(reader, top.get("identity"), reader.key(top, "identity", None))
+    api_keys: list[ApiKey] = []
+    if identity.api_keys is not None:
+        api_keys = load_api_keys(identity.api_keys.file, reader)
     if reader.issues:
         raise ConfigError(reader.issues)
     return Config(
@@ -199,4 +163,6 @@ def load_config(path: str) -> Config:
         engine=engine or "cel-cpp",
         policies=tuple(p for p in policies if p is not None),
         limits=limits,
+        identity=identity,
+        api_keys=tuple(api_keys),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from authz.identity.apikey import ApiKey
+from authz.identity.model import IdentityConfig
 from authz.policy.source import Located, SourceFile
 
 ALLOW, DENY = "allow", "deny"
@@ -41,6 +43,7 @@ class Policy:
     match: Located | None = None
     default: str = DENY
     default_status: int = 403
+    require_identity: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,3 +54,5 @@ class Config:
     engine: str
     policies: tuple[Policy, ...]
     limits: Limits = Limits()
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    api_keys: tuple[ApiKey, ...] = ()

@@ -6,6 +6,10 @@ mapped to None is an open map (route context, filter metadata), where any key ma
 
 from __future__ import annotations
 
+import dataclasses
+
+from authz.identity.model import Identity
+
 PEER_FIELDS = frozenset({"address", "port", "principal"})
 
 ROOTS: dict[str, frozenset[str] | None] = {
@@ -28,22 +32,7 @@ ROOTS: dict[str, frozenset[str] | None] = {
     "context": None,
     "metadata": None,
     "body": frozenset({"text", "json", "truncated", "size", "content_type", "error"}),
-    "identity": frozenset(
-        {
-            "authenticated",
-            "method",
-            "subject",
-            "issuer",
-            "audiences",
-            "groups",
-            "scopes",
-            "claims",
-            "spiffe_id",
-            "trust_domain",
-            "api_key",
-            "expires_at",
-        }
-    ),
+    "identity": frozenset(f.name for f in dataclasses.fields(Identity)),
 }
 
 # Functions and macros every expression may call, on both engines.

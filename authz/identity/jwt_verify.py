@@ -1,0 +1,160 @@
+"""Verify a JWT against the configured issuers with PyJWT (no hand-written crypto).
+
+Order of checks: size, header (alg on the provider's allowlist, never `none`), issuer (picks
+the provider), key (by kid; the key's type must fit the alg, so an HMAC secret or an RSA
+public key used as one can never verify an asymmetric token), signature, exp/nbf/iat with
+leeway, audience.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from authz.identity import model
+from authz.identity.jwks import Jwks
+from authz.identity.model import Identity, JwtProviderConfig
+
+# The key types each algorithm family may be verified with.
+KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "HS": "oct", "Ed": "OKP"}
+ASYMMETRIC = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+SYMMETRIC = ("HS256", "HS384", "HS512")
+ALGORITHMS = ASYMMETRIC + SYMMETRIC
+
+
+class TokenRejected(Exception):
+    """A token that does not authenticate; `reason` is one of the codes in identity.model."""
+
+    def __init__(self, reason: str, detail: str, issuer: str = "") -> None:
+        super().__init__(detail)
+        self.reason, self.detail, self.issuer = reason, detail, issuer
+
+
+class JwtProvider:
+    """One trusted issuer with its keys."""
+
+    def __init__(self, config: JwtProviderConfig, jwks: Jwks) -> None:
+        self.config = config
+        self.jwks = jwks
+
+    def verify(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
+        """Return the verified claims, or raise TokenRejected."""
+        cfg = self.config
+        alg = header.get("alg")
+        if alg not in cfg.algorithms:
+            raise TokenRejected(model.ALGORITHM, f"algorithm {alg!r} not allowed", cfg.issuer)
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise TokenRejected(model.MALFORMED, "kid is not a string", cfg.issuer)
+        family = KEY_TYPES[alg[:2]]
+        candidates = [k for k in self.jwks.keys(kid) if k.key_type == family]
+        if not candidates:
+            raise TokenRejected(model.UNKNOWN_KEY, "no key for this token", cfg.issuer)
+        last: Exception | None = None
+        for key in candidates:
+            try:
+                return self._decode(token, key, alg)
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+        raise TokenRejected(model.BAD_SIGNATURE, f"signature does not verify ({last})", cfg.issuer)
+
+    def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
+        cfg = self.config
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[alg],
+                audience=list(cfg.audiences) or None,
+                issuer=cfg.issuer,
+                leeway=cfg.leeway_seconds,
+                options={"require": ["exp", "iss"], "verify_aud": bool(cfg.audiences)},
+            )
+        except jwt.InvalidSignatureError:
+            raise
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected(model.EXPIRED, "token expired", cfg.issuer) from None
+        except jwt.ImmatureSignatureError as exc:
+            reason = model.ISSUED_IN_FUTURE if "iat" in str(exc) else model.NOT_YET_VALID
+            raise TokenRejected(reason, str(exc), cfg.issuer) from None
+        except jwt.InvalidAudienceError as exc:
+            raise TokenRejected(model.BAD_AUDIENCE, str(exc), cfg.issuer) from None
+        except jwt.InvalidIssuerError as exc:
+            raise TokenRejected(model.BAD_ISSUER, str(exc), cfg.issuer) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenRejected(model.MISSING_CLAIM, str(exc), cfg.issuer) from None
+        except jwt.InvalidTokenError as exc:
+            raise TokenRejected(model.MALFORMED, str(exc), cfg.issuer) from None
+        iat = claims.get("iat")
+        if isinstance(iat, int | float) and iat > time.time() + cfg.leeway_seconds:
+            raise TokenRejected(model.ISSUED_IN_FUTURE, "iat is in the future", cfg.issuer)
+        return claims
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames) -> Identity:
+    """An authenticated Identity from verified claims."""
+    scopes: tuple[str, ...] = ()
+    for name in names.scopes:
+        value = claims.get(name)
+        if isinstance(value, str):
+            scopes = tuple(value.split())
+            break
+        if isinstance(value, list):
+            scopes = _strings(value)
+            break
+    exp = claims.get("exp")
+    return Identity(
+        authenticated=True,
+        method=method,
+        subject=str(claims.get("sub", "")),
+        issuer=str(claims.get("iss", "")),
+        audiences=_strings(claims.get("aud")),
+        groups=_strings(claims.get(names.groups)),
+        scopes=scopes,
+        claims=claims,
+        expires_at=int(exp) if isinstance(exp, int | float) else 0,
+    )
+
+
+class JwtVerifier:
+    """All configured issuers; a token is routed to its issuer's provider."""
+
+    def __init__(self, providers: list[JwtProvider]) -> None:
+        self.providers = {p.config.issuer: p for p in providers}
+        self.max_bytes = max((p.config.max_token_bytes for p in providers), default=16384)
+
+    def verify(self, token: str) -> tuple[dict[str, Any], JwtProvider]:
+        """Verified claims and the provider that verified them, or raise TokenRejected."""
+        if len(token) > self.max_bytes:
+            raise TokenRejected(model.TOO_LARGE, f"token longer than {self.max_bytes} bytes")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.DecodeError as exc:
+            raise TokenRejected(model.MALFORMED, f"not a JWT: {exc}") from None
+        issuer = unverified.get("iss")
+        provider = self.providers.get(issuer) if isinstance(issuer, str) else None
+        if provider is None:
+            raise TokenRejected(model.UNKNOWN_ISSUER, f"issuer {issuer!r} is not trusted")
+        return provider.verify(token, header), provider

@@ -1,0 +1,144 @@
+"""The Identity value and the typed identity config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Reasons a credential was refused; also the error_description in WWW-Authenticate.
+MISSING = "missing_credentials"
+MALFORMED = "malformed"
+TOO_LARGE = "too_large"
+MULTIPLE = "multiple_tokens"
+ALGORITHM = "algorithm_not_allowed"
+UNKNOWN_ISSUER = "unknown_issuer"
+UNKNOWN_KEY = "unknown_key"
+BAD_SIGNATURE = "bad_signature"
+EXPIRED = "expired"
+NOT_YET_VALID = "not_yet_valid"
+ISSUED_IN_FUTURE = "issued_in_future"
+BAD_AUDIENCE = "bad_audience"
+BAD_ISSUER = "bad_issuer"
+MISSING_CLAIM = "missing_claim"
+UNKNOWN_API_KEY = "unknown_api_key"
+UNTRUSTED_DOMAIN = "untrusted_trust_domain"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller as policies see it; `error` says why a presented credential was refused."""
+
+    authenticated: bool = False
+    method: str = "anonymous"
+    subject: str = ""
+    issuer: str = ""
+    audiences: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    claims: dict[str, Any] = field(default_factory=dict)
+    spiffe_id: str = ""
+    trust_domain: str = ""
+    api_key: str = ""
+    expires_at: int = 0
+    error: str = ""
+
+    def as_cel(self) -> dict[str, Any]:
+        """The `identity` attribute."""
+        return {
+            "authenticated": self.authenticated,
+            "method": self.method,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "audiences": list(self.audiences),
+            "groups": list(self.groups),
+            "scopes": list(self.scopes),
+            "claims": self.claims,
+            "spiffe_id": self.spiffe_id,
+            "trust_domain": self.trust_domain,
+            "api_key": self.api_key,
+            "expires_at": self.expires_at,
+            "error": self.error,
+        }
+
+
+ANONYMOUS = Identity()
+
+
+@dataclass(frozen=True)
+class TokenLocation:
+    """Where a token is read from: a header (with an optional prefix), a query parameter or a
+    cookie."""
+
+    header: str = ""
+    prefix: str = ""
+    query: str = ""
+    cookie: str = ""
+
+    def describe(self) -> str:
+        """Human-readable location, for errors and docs."""
+        if self.header:
+            return f"header {self.header}"
+        return f"query parameter {self.query}" if self.query else f"cookie {self.cookie}"
+
+
+BEARER = TokenLocation(header="authorization", prefix="Bearer ")
+
+
+@dataclass(frozen=True)
+class ClaimNames:
+    """Which claims hold groups and scopes."""
+
+    groups: str = "groups"
+    scopes: tuple[str, ...] = ("scope", "scp")
+
+
+@dataclass(frozen=True)
+class JwtProviderConfig:
+    """One trusted issuer."""
+
+    issuer: str
+    audiences: tuple[str, ...]
+    algorithms: tuple[str, ...]
+    jwks_file: str | None = None
+    jwks_uri: str | None = None
+    refresh_seconds: float = 300.0
+    fetch_timeout_seconds: float = 0.5
+    min_refresh_interval_seconds: float = 10.0
+    leeway_seconds: float = 30.0
+    locations: tuple[TokenLocation, ...] = (BEARER,)
+    claims: ClaimNames = ClaimNames()
+    max_token_bytes: int = 16384
+
+
+@dataclass(frozen=True)
+class ApiKeysConfig:
+    """API keys: the header they arrive in and the file of hashed keys."""
+
+    header: str
+    file: str
+
+
+@dataclass(frozen=True)
+class MtlsConfig:
+    """mTLS authenticates callers whose SPIFFE ID is in one of these trust domains (any, if
+    empty)."""
+
+    trust_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JwtAuthnConfig:
+    """Envoy's jwt_authn filter: the metadata key its payload is under ('' = any)."""
+
+    payload_key: str = ""
+    claims: ClaimNames = ClaimNames()
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """The top-level `identity:` section."""
+
+    jwt: tuple[JwtProviderConfig, ...] = ()
+    api_keys: ApiKeysConfig | None = None
+    mtls: MtlsConfig | None = None
+    jwt_authn: JwtAuthnConfig | None = JwtAuthnConfig()
