@@ -2,8 +2,8 @@
 
 Shape: {"method", "path" (may hold ?query), "host", "scheme", "protocol", "id", "headers":
 {name: value}, "body": text or any JSON value (sent as JSON text), "source": {"address",
-"port", "principal"}, "destination": {...}, "context": {key: value}, "metadata":
-{namespace: {...}}}. Every key is optional.
+"port", "principal", "certificate" (URL-encoded PEM, as Envoy sends it)}, "destination":
+{...}, "context": {key: value}, "metadata": {namespace: {...}}}. Every key is optional.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def _peer(raw: Any, what: str) -> _Ctx.Peer:
         address=str(raw.get("address", "")), port_value=int(raw.get("port", 0))
     )
     return _Ctx.Peer(
-        address=address_pb2.Address(socket_address=sock), principal=str(raw.get("principal", ""))
+        address=address_pb2.Address(socket_address=sock),
+        principal=str(raw.get("principal", "")),
+        certificate=str(raw.get("certificate", "")),
     )
 
 

@@ -151,7 +151,7 @@ class JwtVerifier:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:
             raise TokenRejected(model.MALFORMED, f"not a JWT: {exc}") from None
         issuer = unverified.get("iss")
         provider = self.providers.get(issuer) if isinstance(issuer, str) else None
