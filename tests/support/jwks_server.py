@@ -20,7 +20,7 @@ class JwksServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 server.hits += 1
                 if server.mode == "hang":
                     server._release.wait(30)
