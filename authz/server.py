@@ -39,6 +39,7 @@ def serve(config: CompiledConfig, listen: str, threads: int = 16) -> int:
     if port == 0 and not listen.startswith("unix:"):
         raise ServerError(f"cannot listen on {listen}")
     server.start()
+    config.identity.start()  # remote key sets, bounded; before health says SERVING
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _log.info("serving %s on %s with %d policies", SERVICE_NAME, listen, len(config.policies))

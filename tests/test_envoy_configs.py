@@ -131,6 +131,7 @@ def test_shipped_config_fails_closed() -> None:
     assert ext_authz["failure_mode_allow"] is False
     assert "status_on_error" not in ext_authz or ext_authz["status_on_error"]["code"] == 403
     assert [f["name"] for f in http_filters(cfg)] == [
+        "envoy.filters.http.jwt_authn",
         EXT_AUTHZ_FILTER,
         "envoy.filters.http.router",
     ]

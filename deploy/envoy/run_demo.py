@@ -30,8 +30,34 @@ authz demo is up: Envoy on http://127.0.0.1:10000 (admin :9901), authz on :9191.
   # body-based deny (422)
   curl -s -i -X POST --data 'draft TOP-SECRET plan' http://127.0.0.1:10000/upload/doc
 
+  # identity: a demo JWT (valid 1 hour) verified by authz, then by Envoy's jwt_authn;
+  # without it, 401 with WWW-Authenticate naming the reason
+  curl -s -H 'authorization: Bearer {token}' http://127.0.0.1:10000/jwt/me
+  curl -s -H 'authorization: Bearer {token}' http://127.0.0.1:10000/jwt-authn/me
+  curl -s -i http://127.0.0.1:10000/jwt/me
+
+  # identity: an API key
+  curl -s -H 'x-api-key: demo-api-key-do-not-use-in-production' http://127.0.0.1:10000/apikey/x
+
 Decision lines are printed below as JSON. Ctrl-C stops everything.
 """
+
+
+def demo_token() -> str:
+    """A JWT from the demo issuer, signed with the shipped demo key."""
+    import jwt
+
+    now = int(time.time())
+    claims = {
+        "iss": "https://idp.example.com",
+        "aud": "llm-gateway",
+        "sub": "demo-user",
+        "groups": ["ml"],
+        "iat": now,
+        "exp": now + 3600,
+    }
+    key = (HERE / "keys" / "demo-signing-key.pem").read_bytes()
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "demo-2026"})
 
 
 def wait_until(check: object, what: str, timeout: float = 20.0) -> None:
@@ -98,11 +124,12 @@ def main() -> int:
                     "--disable-hot-restart",
                     "-l",
                     "warning",
-                ]
+                ],
+                cwd=ROOT,  # Envoy resolves the config's relative file names against it
             )
         )
         wait_until(lambda: http_ok("http://127.0.0.1:9901/ready"), "Envoy")
-        print(CURLS, flush=True)
+        print(CURLS.format(token=demo_token()), flush=True)
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         print("run_demo: a process exited; stopping the others", file=sys.stderr)

@@ -176,7 +176,22 @@ def rewrite_ports(
     _set_socket_port(_only_listener(out)["address"], listener_port)
     _set_cluster_port(out, "authz", authz_port)
     _set_cluster_port(out, "upstream", upstream_port)
+    _absolute_filenames(out)
     return out
+
+
+def _absolute_filenames(node: Any) -> None:
+    """Envoy resolves `filename:` against its working directory (the repository root under
+    `make run`); test Envoys run elsewhere, so make those paths absolute."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "filename" and isinstance(value, str) and not value.startswith("/"):
+                node[key] = str(REPO_ROOT / value)
+            else:
+                _absolute_filenames(value)
+    elif isinstance(node, list):
+        for item in node:
+            _absolute_filenames(item)
 
 
 def render_envoy_config(
