@@ -16,6 +16,8 @@ from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_a
 from authz.body import BodyView
 from authz.errors import RequestError
 from authz.identity.model import ANONYMOUS, Identity
+from authz.llm import llm_view
+from authz.mcp import mcp_view
 from authz.policy.model import Limits
 from authz.policy.references import Read
 
@@ -102,6 +104,12 @@ class Attributes:
             out["metadata"] = self.metadata()
         if "identity" in roots:
             out["identity"] = self.identity.as_cel()
+        if "llm" in roots:
+            parsed = self.body.parsed
+            view = llm_view(self.request.path, self.request.headers, parsed.value, parsed.error)
+            out["llm"] = view.as_cel()
+        if "mcp" in roots:
+            out["mcp"] = mcp_view(self.body.parsed.value)
         if "body" in roots:
             whole = ("body", None) in reads
             fields = None if whole else {f for r, f in reads if r == "body" and f}

@@ -128,6 +128,7 @@ def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: st
 
 def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
     """Select a policy, evaluate its rules in order, and return the first match's effect."""
+    config.functions.begin_request()
     try:
         bound = config.engine.bind(attrs.variables(config.reads))
     except EvaluationError as exc:

@@ -8,9 +8,35 @@ from typing import Any
 from cel_expr_python import cel
 
 from authz.errors import EvaluationError
+from authz.functions import CelFunction, FunctionLibrary
 from authz.policy.engines import CompileFailure
 
 _ERROR = re.compile(r"<input>:(\d+):(\d+): ([^\n]*)")
+
+
+# The runtime dispatches on concrete argument types, so each function gets one overload per
+# kind of value it accepts (a DYN parameter alone matches nothing at run time).
+_ARGUMENTS = {
+    "string": cel.Type.STRING,
+    "map": cel.Type.Map(cel.Type.DYN, cel.Type.DYN),
+    "list": cel.Type.List(cel.Type.DYN),
+    "null": cel.Type.NULL,
+}
+_RESULTS = {"list": cel.Type.List(cel.Type.STRING), "string": cel.Type.STRING}
+
+
+def _declare(function: CelFunction, library: FunctionLibrary) -> Any:
+    impl = library.bound(function)
+    overloads = [
+        cel.Overload(
+            f"{function.name}_{kind}",
+            return_type=_RESULTS[function.returns],
+            parameters=[argument],
+            impl=impl,
+        )
+        for kind, argument in _ARGUMENTS.items()
+    ]
+    return cel.FunctionDecl(function.name, overloads)
 
 
 class CppProgram:
@@ -37,9 +63,12 @@ class CppEngine:
 
     name = "cel-cpp"
 
-    def __init__(self, roots: list[str]) -> None:
+    def __init__(self, roots: list[str], library: FunctionLibrary) -> None:
         dyn_map = cel.Type.Map(cel.Type.STRING, cel.Type.DYN)
-        self._env = cel.NewEnv(variables={root: dyn_map for root in roots})
+        self._env = cel.NewEnv(
+            variables={root: dyn_map for root in roots},
+            functions=[_declare(f, library) for f in library.functions],
+        )
 
     def compile(self, source: str) -> CppProgram:
         """Parse and type-check; the first reported error carries the position."""

@@ -20,6 +20,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 from authz.errors import EvaluationError
+from authz.functions import CelFunction, FunctionLibrary
 from authz.policy.engines import CompileFailure
 
 # celpy logs every evaluation error at debug level through its own loggers; keep them quiet.
@@ -133,8 +134,9 @@ class PyEngine:
 
     name = "cel-python"
 
-    def __init__(self, roots: list[str]) -> None:
+    def __init__(self, roots: list[str], library: FunctionLibrary) -> None:
         self._env = celpy.Environment(annotations={root: celtypes.MapType for root in roots})
+        self._functions = {**_OVERRIDES, **{f.name: _wrap(f, library) for f in library.functions}}
 
     def compile(self, source: str) -> PyProgram:
         """Parse; a syntax error keeps celpy's position."""
@@ -142,11 +144,25 @@ class PyEngine:
             ast = self._env.compile(source)
         except CELParseError as exc:
             raise CompileFailure("syntax error", exc.line or 1, exc.column or 1) from None
-        return PyProgram(self._env.program(ast, functions=_OVERRIDES))
+        return PyProgram(self._env.program(ast, functions=self._functions))
 
     def bind(self, variables: dict[str, Any]) -> Any:
         """Convert plain values to celpy's types once per request."""
         return {name: celpy.json_to_cel(value) for name, value in variables.items()}
+
+
+def _wrap(function: CelFunction, library: FunctionLibrary) -> Any:
+    impl = library.bound(function)
+
+    def call(value: Any) -> Any:
+        if isinstance(value, CELEvalError):
+            return value
+        result = impl(_plain(value))
+        if isinstance(result, list):
+            return celtypes.ListType([celtypes.StringType(r) for r in result])
+        return celtypes.StringType(result)
+
+    return call
 
 
 def _message(exc: CELEvalError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authz.errors import ConfigError, ConfigIssue
+from authz.functions import FunctionLibrary
 from authz.identity.resolver import IdentityResolver
 from authz.policy.engines import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
@@ -61,6 +62,7 @@ class CompiledConfig:
     limits: Limits
     identity: IdentityResolver
     needs_identity: bool
+    functions: FunctionLibrary
 
     def policy_named(self, name: str) -> CompiledPolicy | None:
         """The policy a route selects by its context extension `policy`."""
@@ -75,13 +77,14 @@ def snippet(expression: str, line: int, col: int) -> str:
 
 
 class _Compiler:
-    def __init__(self, config: Config, engine: Engine) -> None:
+    def __init__(self, config: Config, engine: Engine, function_names: frozenset[str]) -> None:
         self.config = config
         self.engine = engine
+        self.function_names = function_names
         self.issues: list[ConfigIssue] = []
 
     def expr(self, source: Located, what: str, boolean: bool = False) -> CompiledExpr | None:
-        analysis = analyse(source)
+        analysis = analyse(source, self.function_names)
         try:
             program = self.engine.compile(source)
         except CompileFailure as exc:
@@ -158,8 +161,9 @@ def _all_exprs(policies: tuple[CompiledPolicy, ...]) -> list[CompiledExpr]:
 
 def compile_config(config: Config, engine_name: str | None = None) -> CompiledConfig:
     """Compile a loaded config; `engine_name` overrides the file's `engine`."""
-    engine = make_engine(engine_name or config.engine, sorted(ROOTS))
-    compiler = _Compiler(config, engine)
+    library = FunctionLibrary(config.limits.max_scan_chars)
+    engine = make_engine(engine_name or config.engine, sorted(ROOTS), library)
+    compiler = _Compiler(config, engine, library.names)
     policies = tuple(compiler.policy(p) for p in config.policies)
     if compiler.issues:
         raise ConfigError(compiler.issues)
@@ -175,6 +179,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         limits=config.limits,
         identity=IdentityResolver(config.identity, config.api_keys),
         needs_identity=needs_identity,
+        functions=library,
     )
 
 

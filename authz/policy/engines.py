@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from authz.errors import EvaluationError
+from authz.functions import FunctionLibrary
+from authz.policy.model import Limits
 
 
 class CompileFailure(Exception):
@@ -46,16 +48,18 @@ class Engine(Protocol):
 ENGINE_NAMES = ("cel-cpp", "cel-python")
 
 
-def make_engine(name: str, roots: list[str]) -> Engine:
-    """Build an engine by its config name (`cel-cpp` or `cel-python`)."""
+def make_engine(name: str, roots: list[str], library: FunctionLibrary | None = None) -> Engine:
+    """Build an engine by its config name (`cel-cpp` or `cel-python`) with the project's
+    functions registered."""
+    library = library or FunctionLibrary(Limits().max_scan_chars)
     if name == "cel-cpp":
         from authz.policy.cel_cpp import CppEngine
 
-        return CppEngine(roots)
+        return CppEngine(roots, library)
     if name == "cel-python":
         from authz.policy.cel_py import PyEngine
 
-        return PyEngine(roots)
+        return PyEngine(roots, library)
     raise ValueError(f"unknown engine {name!r} (choose one of: {', '.join(ENGINE_NAMES)})")
 
 

@@ -26,7 +26,7 @@ RULE_KEYS = {
     "response_headers",
     "metadata",
 }
-LIMIT_KEYS = {"max_body_bytes", "max_json_depth"}
+LIMIT_KEYS = {"max_body_bytes", "max_json_depth", "max_scan_chars"}
 RESERVED_METADATA = {"decision_id", "policy", "rule", "decision", "reason"}
 # RFC 9110 token characters; pseudo-headers (":path") are Envoy's, never a policy's.
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")

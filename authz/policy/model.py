@@ -17,6 +17,7 @@ class Limits:
 
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 64
+    max_scan_chars: int = 65536
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from authz import llm, mcp
 from authz.identity.model import Identity
 
 PEER_FIELDS = frozenset({"address", "port", "principal"})
@@ -33,6 +34,8 @@ ROOTS: dict[str, frozenset[str] | None] = {
     "metadata": None,
     "body": frozenset({"text", "json", "truncated", "size", "content_type", "error"}),
     "identity": frozenset(f.name for f in dataclasses.fields(Identity)),
+    "llm": frozenset(llm.FIELDS),
+    "mcp": frozenset(mcp.FIELDS),
 }
 
 # Functions and macros every expression may call, on both engines.

@@ -1,0 +1,455 @@
+"""Secrets, personal data and prompt-injection signals in text, in linear time.
+
+Every pattern is RE2 (google-re2): no backtracking, so hostile text cannot blow up the
+scan. Checks that need arithmetic (Luhn, IBAN mod-97, SSN ranges, entropy) run in Python
+on the candidates RE2 found. Text is scanned up to a cap; findings past it are not seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import math
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+import re2
+
+# ---------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A kind of sensitive data at [start, end) of the scanned text."""
+
+    kind: str
+    start: int
+    end: int
+
+
+def _compile(pattern: str) -> re2._Regexp:
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    return re2.compile(pattern, options)
+
+
+# ---------------------------------------------------------------------------- secrets
+
+_SECRET_PATTERNS: list[tuple[str, re2._Regexp]] = [
+    ("private_key", _compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
+    ("aws_access_key", _compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+    (
+        "aws_secret_key",
+        _compile(
+            r"(?i)aws_?(?:secret_?(?:access_?)?key|sk)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})\b"
+        ),
+    ),
+    ("gcp_api_key", _compile(r"\bAIza[0-9A-Za-z_\-]{35}")),
+    ("github_token", _compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,})")),
+    ("gitlab_token", _compile(r"\bglpat-[A-Za-z0-9_\-]{20,}")),
+    (
+        "slack_webhook",
+        _compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"),
+    ),
+    ("slack_token", _compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("stripe_key", _compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    ("anthropic_key", _compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}")),
+    ("openai_key", _compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")),
+    ("jwt", _compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")),
+]
+
+_ASSIGNMENT = _compile(
+    r"(?i)(?:^|[^A-Za-z0-9])(?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|pass|secret|api[_-]?key|"
+    r"access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|client[_-]?secret|"
+    r"private[_-]?key|credentials?)[\"']?\s*(?::=|=>|[:=])\s*[\"'`]?([^\s\"'`,;&<>(){}\[\]]{8,})"
+)
+_PLACEHOLDER = _compile(
+    r"(?i)^(?:\$|%|\{|<|\*|x{4,}|\.\.\.|null|none|nil|true|false|undefined|changeme|change_me|"
+    r"password|secret|example|your|my[_-]?|test|dummy|sample|placeholder|redacted|todo|env\b|"
+    r"os\.|process\.env|getenv|config\.|settings\.|self\.|args\.|request\.|params\.|input)"
+)
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _looks_secret(value: str) -> bool:
+    """A value that is plausibly a real credential rather than a name or placeholder."""
+    if _PLACEHOLDER.search(value) or len(set(value)) < 6:
+        return False
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+    return classes >= 2 and _entropy(value) >= 3.0
+
+
+def secret_findings(text: str) -> list[Finding]:
+    """Every secret found, by kind and span."""
+    found: list[Finding] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in _SECRET_PATTERNS:
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if kind == "openai_key" and text.startswith("sk-ant-", start):
+                continue
+            if any(s <= start < e for s, e in taken):
+                continue
+            found.append(Finding(kind, start, end))
+            taken.append((start, end))
+    for match in _ASSIGNMENT.finditer(text):
+        start, end = match.span(1)
+        if any(s <= start < e or start <= s < end for s, e in taken):
+            continue
+        if _looks_secret(match.group(1)):
+            found.append(Finding("generic_secret", start, end))
+    return found
+
+
+# ---------------------------------------------------------------------------- personal data
+
+_EMAIL = _compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}\b")
+_PHONE = _compile(
+    r"(?:\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]?\d{2,5}){1,4})"
+    r"|(?:\(\d{3}\)\s?\d{3}[\s.\-]\d{4})"
+    r"|(?:\b\d{3}[.\-]\d{3}[.\-]\d{4}\b)"
+    r"|(?:\b0\d{2,4}[\s/]\d{3,8}(?:[\s\-]\d{2,5})?\b)"
+)
+_CARD = _compile(r"\b\d(?:[ \-]?\d){12,18}\b")
+_SSN = _compile(r"\b(\d{3})-(\d{2})-(\d{4})\b")
+_IBAN = _compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_IPV4 = _compile(r"(?:^|[^\w.])((?:\d{1,3}\.){3}\d{1,3})(?:$|[^\w.]|\.(?:\s|$))")
+_IPV6 = _compile(r"(?i)(?:^|[^\w:])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?:$|[^\w:])")
+
+IBAN_LENGTHS = {
+    "AD": 24,
+    "AE": 23,
+    "AT": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "CH": 21,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "EE": 20,
+    "ES": 24,
+    "FI": 18,
+    "FR": 27,
+    "GB": 22,
+    "GI": 23,
+    "GR": 27,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IS": 26,
+    "IT": 27,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MT": 31,
+    "NL": 18,
+    "NO": 15,
+    "PL": 28,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "SA": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "TR": 26,
+    "UA": 29,
+}
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum used by payment cards."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card_prefix(digits: str) -> bool:
+    return digits[0] in "3456" or digits[:2] in ("22", "23", "24", "25", "26", "27")
+
+
+def iban_ok(candidate: str) -> bool:
+    """ISO 13616: the country's length and the mod-97 check."""
+    iban = candidate.replace(" ", "")
+    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
+        return False
+    moved = iban[4:] + iban[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return int(number) % 97 == 1
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    """US SSN ranges: area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _phone_ok(candidate: str) -> bool:
+    digits = [c for c in candidate if c.isdigit()]
+    return 7 <= len(digits) <= 15 and len(set(digits)) > 2
+
+
+def pii_findings(text: str) -> list[Finding]:
+    """Every piece of personal data found, by kind and span."""
+    found: list[Finding] = []
+    for match in _EMAIL.finditer(text):
+        found.append(Finding("email", *match.span()))
+    for match in _CARD.finditer(text):
+        digits = "".join(c for c in match.group(0) if c.isdigit())
+        if 13 <= len(digits) <= 19 and _card_prefix(digits) and luhn_ok(digits):
+            found.append(Finding("payment_card", *match.span()))
+    for match in _SSN.finditer(text):
+        if ssn_ok(match.group(1), match.group(2), match.group(3)):
+            found.append(Finding("us_ssn", *match.span()))
+    for match in _IBAN.finditer(text):
+        if iban_ok(match.group(0)):
+            found.append(Finding("iban", *match.span()))
+    for match in _IPV4.finditer(text):
+        try:
+            ipaddress.IPv4Address(match.group(1))
+        except ValueError:
+            continue
+        found.append(Finding("ip_address", *match.span(1)))
+    for match in _IPV6.finditer(text):
+        candidate = match.group(1)
+        if candidate.count(":") < 2 or not any(c.isalnum() for c in candidate):
+            continue
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        found.append(Finding("ip_address", *match.span(1)))
+    taken = [(f.start, f.end) for f in found]
+    for match in _PHONE.finditer(text):
+        start, end = match.span()
+        if any(s < end and start < e for s, e in taken) or not _phone_ok(match.group(0)):
+            continue
+        found.append(Finding("phone", start, end))
+    return found
+
+
+# ---------------------------------------------------------------------------- injection
+
+_ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad"}
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_TAGS = range(0xE0000, 0xE0080)
+
+_SIGNALS: list[tuple[str, re2._Regexp]] = [
+    (
+        "instruction_override",
+        _compile(
+            r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect)\s+"
+            r"(?:all\s+|any\s+|every\s+|the\s+|your\s+|of\s+|my\s+|these\s+|those\s+)*"
+            r"(?:previous|prior|above|earlier|preceding|former|initial|original|system|existing|"
+            r"developer|safety|old|current|given)?\s*"
+            r"(?:instructions?|rules|prompts?|directives?|guidelines|guardrails|constraints|"
+            r"restrictions|programming|policies|commands|context)"
+            r"|(?:ignoriere|vergiss)\w*\s+(?:\w+\s+){0,3}(?:anweisungen|regeln|instruktionen)"
+            r"|(?:ignora|olvida)\w*\s+(?:\w+\s+){0,3}(?:instrucciones|reglas|istruzioni|regole)"
+            r"|(?:ignore[zr]|oublie[zr]?)\s+(?:\w+\s+){0,3}(?:instructions|consignes|règles)"
+            r"|(?:ignore|desconsidere|esqueça)\s+(?:\w+\s+){0,3}(?:instruções|regras)"
+            r"|忽略(?:之前|以上|所有|先前)?的?(?:所有)?(?:指令|指示|说明)"
+            r"|(?:new|updated|real)\s+instructions?\s*:"
+        ),
+    ),
+    (
+        "role_hijack",
+        _compile(
+            r"you\s+are\s+(?:now|no\s+longer)\s+"
+            r"|(?:act|behave|respond|operate)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:the\s+|an?\s+)?"
+            r"(?:system|root|admin\w*|developer|unrestricted|unfiltered|uncensored|jailbroken|dan\b|"
+            r"evil|different\s+ai)"
+            r"|(?:developer|god|dan|jailbreak|unrestricted|debug|sudo)\s+mode"
+            r"|pretend\s+(?:that\s+)?you\s+(?:have|are|had)\s+(?:no|without)\s+"
+            r"|(?:from\s+now\s+on|henceforth|for\s+the\s+rest\s+of\s+this\s+conversation),?\s+you\s+"
+            r"(?:are|will|must|shall|have)"
+            r"|do\s+anything\s+now"
+            r"|no\s+longer\s+(?:bound|restricted|limited)\s+by"
+            r"|without\s+(?:any\s+)?(?:restrictions|filters|limitations|rules|guidelines)\s*[,.!]"
+            r"|you\s+have\s+been\s+(?:freed|unlocked|jailbroken|liberated)"
+            r"|(?:ab\s+jetzt|von\s+nun\s+an)\s+bist\s+du"
+            r"|(?:a\s+partir\s+de\s+ahora|desde\s+ahora)\s+eres"
+            r"|(?:à\s+partir\s+de\s+maintenant|désormais),?\s+tu\s+es"
+        ),
+    ),
+    (
+        "prompt_exfiltration",
+        _compile(
+            r"(?:repeat|print|reveal|show|output|display|tell|leak|dump|give|share|disclose|recite|"
+            r"write\s+out|spell\s+out|copy|paste|return)\s+(?:me\s+|us\s+)?(?:back\s+)?"
+            r"(?:all\s+|the\s+|your\s+|of\s+|everything\s+)*"
+            r"(?:(?:exact|entire|full|complete|hidden|secret|initial|original|internal|confidential|"
+            r"first|previous|above|preceding)\s+)*"
+            r"(?:system\s+(?:prompt|message|instructions?)|instructions|prompt|developer\s+message|"
+            r"(?:text|words|lines|message)\s+(?:above|before)|rules\s+you\s+were\s+given|"
+            r"configuration|context\s+window)"
+            r"|what\s+(?:were|are)\s+you\s+(?:told|instructed|programmed)"
+            r"|(?:above|previous|system)\s+(?:text|prompt|instructions)\s+verbatim"
+            r"|verbatim\s+(?:copy|text|output)?\s*(?:of\s+)?(?:your|the)\s+(?:system|initial)"
+            r"|(?:zeige|wiederhole|gib)\s+(?:\w+\s+){0,3}(?:systemprompt|system-prompt|anweisungen)"
+            r"|(?:muestra|repite|revela)\s+(?:\w+\s+){0,3}(?:prompt|instrucciones)\s+(?:del\s+)?sistema"
+        ),
+    ),
+    (
+        "tool_coercion",
+        _compile(
+            r"(?:call|invoke|use|run|execute|trigger|fire|issue)\s+(?:the\s+|a\s+|your\s+)?"
+            r"`?[a-z][a-z0-9]*_[a-z0-9_]+`?\s*(?:\(|tool|function|action|endpoint|with|to\b|on\b|now)"
+            r"|(?:execute|run)\s+(?:this|the\s+following|these|that)\s+(?:shell\s+|bash\s+|terminal\s+|"
+            r"system\s+|sql\s+)?(?:command|script|code|query)"
+            r"|\brm\s+-rf\s+/|curl\s+[^|\n]{1,200}\|\s*(?:ba)?sh\b|wget\s+[^|\n]{1,200}\|\s*(?:ba)?sh\b"
+            r"|(?:send|forward|email|upload|exfiltrate|post)\s+(?:all\s+|every\s+|the\s+)?(?:\w+\s+){0,3}"
+            r"(?:files|emails|messages|documents|data|credentials|secrets|contacts|records|history)"
+            r"\s+to\s+(?:\S+@\S+|https?://|the\s+following|this\s+(?:address|url|email))"
+            r"|(?:delete|drop|wipe|erase|transfer|grant)\w*\s+(?:all\s+)?(?:the\s+)?(?:\w+\s+){0,2}"
+            r"(?:users|accounts|database|tables|records|funds|money|admin\s+(?:rights|access|role))"
+            r"\s+(?:immediately|now|without)"
+        ),
+    ),
+    (
+        "delimiter_spoofing",
+        _compile(
+            r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|"
+            r"end_header_id|begin_of_text|end_of_turn|start_of_turn)\|>"
+            r"|\[/?inst\]|<</?sys>>|<start_of_turn>|<end_of_turn>|</s>|<s>\s*\["
+            r"|(?:^|\n)\s*#{2,}\s*(?:system|instruction|instructions|assistant|new\s+instructions)\s*:?\s*(?:\n|$)"
+            r"|(?:^|\n)\s*(?:system|assistant|human|user)\s*:\s*\S"
+            r"|```\s*(?:system|sys)\b"
+            r"|\{\s*\"role\"\s*:\s*\"system\""
+        ),
+    ),
+]
+
+_BASE64_RUN = _compile(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_\-]{24,}={0,2}")
+_HEX_RUN = _compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){12,}\b")
+
+
+def normalise(text: str) -> str:
+    """NFKC, zero-width and tag characters removed, lower-case, whitespace collapsed."""
+    cleaned = "".join(
+        c for c in text if c not in _ZERO_WIDTH and c not in _BIDI and ord(c) not in _TAGS
+    )
+    folded = unicodedata.normalize("NFKC", cleaned).lower()
+    return " ".join(folded.split())
+
+
+def _is_pictograph(char: str) -> bool:
+    return unicodedata.category(char) == "So" or 0x1F000 <= ord(char) <= 0x1FAFF
+
+
+def _invisible(text: str) -> bool:
+    """Invisible or tag characters that are not part of an emoji or script's normal use."""
+    for index, char in enumerate(text):
+        code = ord(char)
+        if char in _BIDI:
+            return True
+        if code in _TAGS:
+            # flag tag sequences follow U+1F3F4 (waving black flag)
+            back = index
+            while back > 0 and ord(text[back - 1]) in _TAGS:
+                back -= 1
+            if back == 0 or text[back - 1] != "\U0001f3f4":
+                return True
+        elif char in ("\u200d", "\u200c"):
+            before = text[index - 1] if index else ""
+            after = text[index + 1] if index + 1 < len(text) else ""
+            joins_emoji = (
+                _is_pictograph(before) or _is_pictograph(after) or "\ufe0f" in (before, after)
+            )
+            latin = before.isascii() and before.isalpha() and after.isascii() and after.isalpha()
+            if latin and not joins_emoji:
+                return True
+        elif char in ("\u200b", "\u2060", "\u180e") or (char == "\ufeff" and index > 0):
+            return True
+    return False
+
+
+def _decoded_payloads(text: str) -> list[str]:
+    """Printable text hidden as base64 or hex in the original text."""
+    found = []
+    for match in _BASE64_RUN.finditer(text):
+        run = match.group(0)
+        try:
+            raw = base64.b64decode(
+                run + "=" * (-len(run) % 4),
+                altchars=b"-_" if ("-" in run or "_" in run) else None,
+                validate=False,
+            )
+        except (binascii.Error, ValueError):
+            continue
+        decoded = raw.decode("utf-8", errors="ignore")
+        if len(decoded) >= 12 and sum(c.isprintable() for c in decoded) > 0.9 * len(decoded):
+            found.append(decoded)
+    for match in _HEX_RUN.finditer(text):
+        digits = "".join(c for c in match.group(0) if c not in " \t\n:")
+        try:
+            decoded = bytes.fromhex(digits).decode("utf-8", errors="ignore")
+        except ValueError:
+            continue
+        if len(decoded) >= 8 and sum(c.isprintable() for c in decoded) > 0.9 * len(decoded):
+            found.append(decoded)
+    return found
+
+
+def _signals(normalised: str) -> list[str]:
+    return [name for name, pattern in _SIGNALS if pattern.search(normalised)]
+
+
+def injection_signals(text: str) -> list[str]:
+    """Prompt-injection signals in text, judged after normalisation."""
+    signals = _signals(normalise(text))
+    if _invisible(text):
+        signals.append("invisible_characters")
+    for payload in _decoded_payloads(text):
+        if _signals(normalise(payload)):
+            signals.append("encoded_payload")
+            break
+    return sorted(set(signals))
+
+
+# ---------------------------------------------------------------------------- the CEL face
+
+
+def kinds(findings: list[Finding]) -> list[str]:
+    """Sorted distinct kinds."""
+    return sorted({f.kind for f in findings})
+
+
+def redact(text: str) -> str:
+    """The text with every secret and piece of personal data replaced by [KIND]."""
+    spans = sorted(secret_findings(text) + pii_findings(text), key=lambda f: (f.start, -f.end))
+    out, position = [], 0
+    for finding in spans:
+        if finding.start < position:
+            continue
+        out.append(text[position : finding.start])
+        out.append(f"[{finding.kind.upper()}]")
+        position = finding.end
+    out.append(text[position:])
+    return "".join(out)
