@@ -63,10 +63,14 @@ class LlmView:
 
     def as_cel(self) -> dict[str, Any]:
         """The `llm` attribute."""
-        prompt = "\n".join(m["text"] for m in self.messages if m["role"] == "user")
+        prompt = "\n".join(m["text"] for m in self.messages if m["role"] == "user" and m["text"])
         system = "\n".join(
             [self.system_text] * bool(self.system_text)
-            + [m["text"] for m in self.messages if m["role"] in ("system", "developer")]
+            + [
+                m["text"]
+                for m in self.messages
+                if m["role"] in ("system", "developer") and m["text"]
+            ]
         )
         return {
             "provider": self.provider,
