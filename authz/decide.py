@@ -129,8 +129,11 @@ def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: st
 def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
     """Select a policy, evaluate its rules in order, and return the first match's effect."""
     config.functions.begin_request()
+    variables = attrs.variables(config.reads)
+    if any(root == "data" for root, _ in config.reads):
+        variables["data"] = config.data
     try:
-        bound = config.engine.bind(attrs.variables(config.reads))
+        bound = config.engine.bind(variables)
     except EvaluationError as exc:
         return deny(EVALUATION_ERROR, str(exc), decision_id)
     selected = _select(config, attrs.context, bound, decision_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from authz.errors import ConfigError, ConfigIssue
 from authz.functions import FunctionLibrary
@@ -63,6 +64,7 @@ class CompiledConfig:
     identity: IdentityResolver
     needs_identity: bool
     functions: FunctionLibrary
+    data: dict[str, Any]
 
     def policy_named(self, name: str) -> CompiledPolicy | None:
         """The policy a route selects by its context extension `policy`."""
@@ -180,6 +182,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         identity=IdentityResolver(config.identity, config.api_keys),
         needs_identity=needs_identity,
         functions=library,
+        data=config.data,
     )
 
 

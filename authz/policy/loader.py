@@ -13,7 +13,7 @@ from authz.policy.model import ALLOW, DENY, Config, Limits, Policy, Rule
 from authz.policy.reader import Reader
 from authz.policy.source import Located, load_yaml
 
-TOP_KEYS = {"engine", "policies", "limits", "identity"}
+TOP_KEYS = {"engine", "policies", "limits", "identity", "data"}
 POLICY_KEYS = {"name", "match", "rules", "default", "default_status", "require_identity"}
 RULE_KEYS = {
     "name",
@@ -156,6 +156,10 @@ def load_config(path: str) -> Config:
     api_keys: list[ApiKey] = []
     if identity.api_keys is not None:
         api_keys = load_api_keys(identity.api_keys.file, reader)
+    data = top.get("data", {})
+    if not isinstance(data, dict):
+        reader.issue(reader.key(top, "data", None), "data must be a mapping")
+        data = {}
     if reader.issues:
         raise ConfigError(reader.issues)
     return Config(
@@ -165,4 +169,14 @@ def load_config(path: str) -> Config:
         limits=limits,
         identity=identity,
         api_keys=tuple(api_keys),
+        data=plain(data),
     )
+
+
+def plain(value: Any) -> Any:
+    """YAML values without source positions (Located strings become str)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return str(value) if isinstance(value, str) else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from authz.identity.apikey import ApiKey
 from authz.identity.model import IdentityConfig
@@ -57,3 +58,4 @@ class Config:
     limits: Limits = Limits()
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     api_keys: tuple[ApiKey, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)

@@ -31,6 +31,7 @@ ROOTS: dict[str, frozenset[str] | None] = {
     "source": PEER_FIELDS,
     "destination": PEER_FIELDS,
     "context": None,
+    "data": None,  # the config's own `data:` section
     "metadata": None,
     "body": frozenset({"text", "json", "truncated", "size", "content_type", "error"}),
     "identity": frozenset(f.name for f in dataclasses.fields(Identity)),

@@ -41,8 +41,11 @@ policies:
 
 def chat(text: str) -> dict:
     """An OpenAI chat request with one user message."""
-    return {"method": "POST", "path": "/v1/chat/completions",
-            "body": {"model": "m", "messages": [{"role": "user", "content": text}]}}
+    return {
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "body": {"model": "m", "messages": [{"role": "user", "content": text}]},
+    }
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -87,7 +90,9 @@ def test_text_past_the_scan_cap_is_not_seen(tmp_path: Path, engine: str) -> None
 
 def test_functions_scan_maps_and_lists(tmp_path: Path) -> None:
     for engine in ENGINES:
-        config = compile_policy(tmp_path, """
+        config = compile_policy(
+            tmp_path,
+            """
             policies:
               - name: mcp
                 match: mcp.method != ""
@@ -96,9 +101,15 @@ def test_functions_scan_maps_and_lists(tmp_path: Path) -> None:
                     when: secrets(mcp.arguments).size() > 0 || pii(mcp.calls).size() > 0
                     effect: deny
                   - {name: ok, when: "true", effect: allow}
-        """, engine)
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {"name": "post", "arguments": {"nested": ["AKIAIOSFODNN7EXAMPLE"]}}}
+        """,
+            engine,
+        )
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "post", "arguments": {"nested": ["AKIAIOSFODNN7EXAMPLE"]}},
+        }
         assert decide_request(config, {"method": "POST", "body": body}).rule == "args"
         body["params"]["arguments"] = {"to": "someone"}
         assert decide_request(config, {"method": "POST", "body": body}).allowed
@@ -122,8 +133,14 @@ def test_hostile_text_is_scanned_without_blowing_up(hostile: str) -> None:
     results: list[object] = []
 
     def scan() -> None:
-        results.append((detectors.secret_findings(hostile), detectors.pii_findings(hostile),
-                        detectors.injection_signals(hostile), detectors.redact(hostile)))
+        results.append(
+            (
+                detectors.secret_findings(hostile),
+                detectors.pii_findings(hostile),
+                detectors.injection_signals(hostile),
+                detectors.redact(hostile),
+            )
+        )
 
     worker = threading.Thread(target=scan)
     worker.start()

@@ -34,8 +34,12 @@ def test_notifications_resources_and_prompts() -> None:
 
 
 def test_batch_lists_every_call() -> None:
-    view = mcp_view([call("tools/call", {"name": "search"}, 1),
-                     call("tools/call", {"name": "delete_repo", "arguments": {"r": "x"}}, 2)])
+    view = mcp_view(
+        [
+            call("tools/call", {"name": "search"}, 1),
+            call("tools/call", {"name": "delete_repo", "arguments": {"r": "x"}}, 2),
+        ]
+    )
     assert view["is_batch"] is True and view["tool"] == "search"
     assert [c["tool"] for c in view["calls"]] == ["search", "delete_repo"]
 
