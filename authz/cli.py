@@ -11,9 +11,8 @@ import json
 import logging
 import sys
 
-from authz import decision_log
 from authz.errors import ConfigError, RequestError
-from authz.policy.compiler import load
+from authz.policy.compiler import CompiledConfig, load
 from authz.policy.engines import ENGINE_NAMES
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
@@ -31,6 +30,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
     serve.add_argument("--threads", type=int, default=16, help="gRPC worker threads")
+    serve.add_argument(
+        "--admin-listen",
+        default="127.0.0.1:9192",
+        help="HOST:PORT for /metrics, /healthz, /readyz ('' to disable)",
+    )
+    serve.add_argument(
+        "--otlp-endpoint",
+        help="OTLP/gRPC trace endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT; "
+        "tracing is off when neither is set)",
+    )
+    serve.add_argument(
+        "--decision-log", default="-", help="file for decision lines, '-' for stdout, '' for none"
+    )
+    serve.add_argument(
+        "--log-headers",
+        action="store_true",
+        help="include request headers in decision lines (masked)",
+    )
+    serve.add_argument(
+        "--log-body",
+        type=int,
+        default=0,
+        metavar="CHARS",
+        help="include a redacted body excerpt of this many characters",
+    )
+    serve.add_argument(
+        "--no-subject",
+        action="store_true",
+        help="keep the identity subject out of spans and decision lines",
+    )
 
     check = sub.add_parser("check", help="decide one request offline and print the decision")
     check.add_argument("--config", required=True)
@@ -43,8 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _masked_headers(config: CompiledConfig) -> frozenset[str]:
+    """Headers never logged in clear: the fixed set plus those that carry credentials."""
+    from authz.observability.decision_log import ALWAYS_MASKED
+
+    identity = config.identity.config
+    extra = {loc.header for p in identity.jwt for loc in p.locations if loc.header}
+    if identity.api_keys is not None:
+        extra.add(identity.api_keys.header)
+    return ALWAYS_MASKED | extra
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from authz.server import ServerError, serve
+    from authz.observability.decision_log import DecisionLog, LogOptions
+    from authz.observability.metrics import Metrics
+    from authz.observability.tracing import Tracing
+    from authz.server import Server, ServerError, serve
+    from authz.service import Checker
 
     logging.basicConfig(
         level=logging.INFO,
@@ -52,9 +96,24 @@ def _serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     config = load(args.config, args.engine)
-    decision_log.configure(sys.stdout)
+    metrics = Metrics()
+    options = LogOptions(
+        headers=args.log_headers,
+        body_chars=args.log_body,
+        subject=not args.no_subject,
+        masked_headers=_masked_headers(config),
+    )
     try:
-        return serve(config, args.listen, args.threads)
+        stream = sys.stdout if args.decision_log == "-" else None
+        if args.decision_log not in ("-", ""):
+            stream = open(args.decision_log, "a", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        print(f"authz: {args.decision_log}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    tracing = Tracing(metrics, endpoint=args.otlp_endpoint, record_subject=not args.no_subject)
+    checker = Checker(config, tracing, metrics, DecisionLog(stream, options))
+    try:
+        return serve(Server(checker, args.listen, args.admin_listen or None, args.threads))
     except ServerError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -73,6 +73,10 @@ class FunctionLibrary:
         """Forget the previous request's results (called once per Check, on its thread)."""
         self._local.memo = {}
 
+    def request_runs(self) -> int:
+        """How many scans the current request ran (its memo's size)."""
+        return len(getattr(self._local, "memo", {}))
+
     def bound(self, function: CelFunction) -> Callable[[Any], Any]:
         """The Python callable an engine registers for `function`."""
 

@@ -35,7 +35,17 @@ policies:
 
 def serve_command(config: Path, *args: str) -> list[str]:
     """The `authz serve` command line for a config."""
-    return [sys.executable, "-m", "authz", "serve", "--config", str(config), *args]
+    return [
+        sys.executable,
+        "-m",
+        "authz",
+        "serve",
+        "--config",
+        str(config),
+        "--admin-listen",
+        "127.0.0.1:0",
+        *args,
+    ]
 
 
 def check(target: str, request: dict) -> external_auth_pb2.CheckResponse:
@@ -59,7 +69,7 @@ def test_health_and_check_over_tcp(authz_factory) -> None:
     # the decision log line names the deny and its reason
     time.sleep(0.2)
     lines = [json.loads(x) for x in authz.log_text().splitlines() if x.startswith("{")]
-    assert any(x["decision"] == "deny" and "default deny" in x["reason"] for x in lines)
+    assert any(x["decision"] == "deny" and "default deny" in x["message"] for x in lines)
 
 
 def test_unix_socket_listener(tmp_path: Path) -> None:

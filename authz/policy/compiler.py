@@ -66,6 +66,14 @@ class CompiledConfig:
     functions: FunctionLibrary
     data: dict[str, Any]
 
+    @property
+    def parses_body(self) -> bool:
+        """Whether some expression needs the body parsed (JSON, or the llm / mcp views)."""
+        return any(
+            root in ("llm", "mcp") or (root == "body" and field in (None, "json", "error"))
+            for root, field in self.reads
+        )
+
     def policy_named(self, name: str) -> CompiledPolicy | None:
         """The policy a route selects by its context extension `policy`."""
         return next((p for p in self.policies if p.name == name), None)

@@ -1,0 +1,89 @@
+"""The decision log: one JSON line per decision, secrets masked.
+
+Always: time, decision_id, trace_id, policy, rule, decision, status, reason (stable code),
+message, subject, method, path, latency_ms. Headers and a body excerpt only when
+configured; then Authorization, cookies and API-key headers are masked and every other
+value, like the body excerpt, has detector findings (secrets, personal data) redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+from authz.attributes import Attributes
+from authz.decision import Decision
+from authz.detectors import redact
+
+MASKED = "[MASKED]"
+ALWAYS_MASKED = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """What goes into each line beyond the fixed fields."""
+
+    headers: bool = False
+    body_chars: int = 0
+    subject: bool = True
+    masked_headers: frozenset[str] = ALWAYS_MASKED
+
+
+class DecisionLog:
+    """Writes decision lines to a stream (stdout) or a file; never raises into a Check."""
+
+    def __init__(self, stream: IO[str] | None, options: LogOptions = LogOptions()) -> None:
+        self.stream = stream
+        self.options = options
+        self._lock = threading.Lock()
+        self.failures = 0
+
+    def entry(
+        self, decision: Decision, attrs: Attributes | None, trace_id: str, latency_s: float
+    ) -> dict[str, Any]:
+        """The record for one decision."""
+        request = attrs.request if attrs else None
+        subject = attrs.identity.subject if attrs and self.options.subject else None
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "decision_id": decision.decision_id,
+            "trace_id": trace_id or None,
+            "policy": decision.policy,
+            "rule": decision.rule,
+            "decision": decision.outcome,
+            "status": decision.status,
+            "reason": decision.code,
+            "message": decision.reason,
+            "subject": subject or None,
+            "method": request.method if request else None,
+            "path": request.path if request else None,
+            "latency_ms": round(latency_s * 1000, 3),
+        }
+        if request is not None and self.options.headers:
+            entry["headers"] = {
+                name: MASKED if name in self.options.masked_headers else redact(value)
+                for name, value in request.headers.items()
+            }
+        if attrs is not None and self.options.body_chars > 0:
+            entry["body"] = redact(attrs.body.text[: self.options.body_chars])
+        return entry
+
+    def record(
+        self, decision: Decision, attrs: Attributes | None, trace_id: str, latency_s: float
+    ) -> None:
+        """Write one line."""
+        if self.stream is None:
+            return
+        try:
+            line = json.dumps(self.entry(decision, attrs, trace_id, latency_s), default=str)
+            with self._lock:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except Exception:  # a broken log sink must not change a decision
+            self.failures += 1

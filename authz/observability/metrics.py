@@ -1,0 +1,94 @@
+"""Every Prometheus instrument the service exports, declared in one place.
+
+Names follow Prometheus conventions: `authz_` prefix, `_total` for counters, `_seconds`
+for durations. The reason label uses the same stable codes as the decision log and the
+dynamic metadata (see authz.decision).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# 100 µs to 1 s, including 5, 10, 25 and 50 ms.
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+ERROR_CODES = frozenset(
+    {"evaluation_error", "invalid_output", "request_parse_error", "internal_error"}
+)
+
+
+class Metrics:
+    """The service's instruments, in their own registry (no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.decisions = Counter(
+            "authz_decisions_total",
+            "Decisions by policy, rule and outcome.",
+            ["policy", "rule", "decision", "reason"],
+            registry=self.registry,
+        )
+        self.check_seconds = Histogram(
+            "authz_check_duration_seconds",
+            "Time to decide one Check, in the service.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.evaluation_errors = Counter(
+            "authz_evaluation_errors_total",
+            "Checks that ended in an error deny, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.config_reloads = Counter(
+            "authz_config_reloads_total",
+            "Config loads by result (success or failure).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.config_generation = Gauge(
+            "authz_config_generation",
+            "Generation of the config being served (1 = first).",
+            registry=self.registry,
+        )
+        self.spans_dropped = Counter(
+            "authz_trace_spans_dropped_total",
+            "Spans the exporter could not deliver.",
+            registry=self.registry,
+        )
+        self.detector_runs = Counter(
+            "authz_detector_runs_total",
+            "Detector scans run (secrets, pii, injection, redact).",
+            registry=self.registry,
+        )
+        self.cache_hits = Counter(
+            "authz_decision_cache_hits_total",
+            "Checks answered from the decision cache.",
+            registry=self.registry,
+        )
+
+    def observe(
+        self, policy: str | None, rule: str | None, outcome: str, reason: str, seconds: float
+    ) -> None:
+        """Count one decision and its latency."""
+        self.decisions.labels(policy or "", rule or "", outcome, reason).inc()
+        self.check_seconds.observe(seconds)
+        if reason in ERROR_CODES:
+            self.evaluation_errors.labels(reason).inc()
+
+    def exposition(self) -> bytes:
+        """The text format for /metrics."""
+        return generate_latest(self.registry)
