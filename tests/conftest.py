@@ -7,10 +7,13 @@ readiness failure reports the tail of the relevant log.
 Fixtures:
 
 * ``upstream`` -> :class:`UpstreamHandle` (``.port``, ``.url(path)``, ``.requests()``)
-* ``envoy_factory(authz_port, upstream_port, *, mutate=None, source=..., log_level=...)``
-  -> :class:`EnvoyHandle` (``.port``, ``.admin_port``, ``.url(path)``, ``.stat(name)``)
+* ``envoy_factory(authz_port, upstream_port, *, otel_port=None, mutate=None, source=...,
+  log_level=...)`` -> :class:`EnvoyHandle` (``.port``, ``.admin_port``, ``.url(path)``,
+  ``.stat(name)``)
 * ``authz_factory(config, *, port=None, extra_args=(), env=None, wait=True)``
   -> :class:`AuthzHandle` (``.port``, ``.target``, ``.proc``, ``.log_text()``)
+* ``otlp_receiver`` -> :class:`OtlpReceiver`, an in-process OTLP/gRPC trace receiver
+  (``.port``, ``.endpoint``, ``.spans()``, ``.wait_for(predicate, timeout)``, ``.clear()``)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.otlp import OtlpReceiver
 from tests.support.procs import (
     AuthzFactory,
     AuthzHandle,
@@ -58,16 +62,24 @@ def upstream(tmp_path: Path) -> Iterator[UpstreamHandle]:
 def envoy_factory(tmp_path: Path, envoy_bin: Path) -> Iterator[EnvoyFactory]:
     """Factory starting Envoys with the shipped config re-ported (and optionally mutated).
 
-    ``envoy_factory(authz_port, upstream_port, *, mutate=None, **kw) -> EnvoyHandle``;
-    ``mutate(config_dict)`` edits the config before it is written (see
-    ``tests.support.procs.ext_authz_filter`` / ``remove_http_filter``). Each Envoy gets a
-    distinct ``--base-id``. All are stopped at teardown.
+    ``envoy_factory(authz_port, upstream_port, *, otel_port=None, mutate=None, **kw)
+    -> EnvoyHandle``; ``mutate(config_dict)`` edits the config before it is written (see
+    ``tests.support.procs.ext_authz_filter`` / ``remove_http_filter``). ``otel_port``
+    sends Envoy's spans there (e.g. ``otlp_receiver.port``, flushed every 100 ms); by
+    default they go to a dead port. Each Envoy gets a distinct ``--base-id``. All are
+    stopped at teardown.
     """
     with contextlib.ExitStack() as stack:
 
-        def factory(authz_port: int, upstream_port: int, **kwargs: Any) -> EnvoyHandle:
+        def factory(
+            authz_port: int, upstream_port: int, *, otel_port: int | None = None, **kwargs: Any
+        ) -> EnvoyHandle:
             handle = start_envoy(
-                tmp_path / "envoy", authz_port=authz_port, upstream_port=upstream_port, **kwargs
+                tmp_path / "envoy",
+                authz_port=authz_port,
+                upstream_port=upstream_port,
+                otel_port=otel_port,
+                **kwargs,
             )
             stack.callback(handle.stop)  # ExitStack runs every callback even if one raises
             return handle
@@ -92,3 +104,18 @@ def authz_factory(tmp_path: Path) -> Iterator[AuthzFactory]:
             return handle
 
         yield factory
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """An in-process OTLP/gRPC trace receiver on ``127.0.0.1`` and a free port.
+
+    Pass ``otlp_receiver.port`` as ``envoy_factory(..., otel_port=...)``, or
+    ``f"http://{otlp_receiver.endpoint}"`` as ``OTEL_EXPORTER_OTLP_ENDPOINT`` to a service.
+    Stopped at teardown.
+    """
+    receiver = OtlpReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()

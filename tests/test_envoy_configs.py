@@ -1,12 +1,16 @@
 """The shipped Envoy configs validate, and the Envoy + upstream harness behaves.
 
-These tests need only the Envoy binary and the demo upstream, not the authz service.
+These tests need only the Envoy binary and the demo upstream, not the authz service. The
+Docker Compose setup (deploy/compose.yaml, deploy/Dockerfile, deploy/envoy/envoy-compose.yaml)
+cannot be run here; its tests check it statically and validate its Envoy config.
 """
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,8 @@ from tests.support.procs import (
     DEPLOY_ENVOY_DIR,
     ENVOY_CONFIG,
     EXT_AUTHZ_FILTER,
+    OTEL_CLUSTER,
+    REPO_ROOT,
     EnvoyFactory,
     UpstreamHandle,
     envoy_binary,
@@ -27,7 +33,14 @@ from tests.support.procs import (
     http_filters,
     remove_http_filter,
     render_envoy_config,
+    tracing_config,
 )
+
+DEPLOY_DIR = REPO_ROOT / "deploy"
+COMPOSE_FILE = DEPLOY_DIR / "compose.yaml"
+DOCKERFILE = DEPLOY_DIR / "Dockerfile"
+ENVOY_COMPOSE_CONFIG = DEPLOY_ENVOY_DIR / "envoy-compose.yaml"
+OTEL_TRACER = "envoy.tracers.opentelemetry"
 
 
 def _envoy_config_files() -> list[Path]:
@@ -44,6 +57,56 @@ def _envoy_config_files() -> list[Path]:
         if isinstance(doc, dict) and "static_resources" in doc:
             found.append(path)
     return found
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+def _envoy_mounts() -> dict[str, Path]:
+    """The compose ``envoy`` service's bind mounts: ``{container path: host path}``."""
+    mounts: dict[str, Path] = {}
+    for volume in _compose()["services"]["envoy"].get("volumes", []):
+        host, container, *_ = volume.split(":")
+        mounts[container.rstrip("/")] = (DEPLOY_DIR / host).resolve()
+    return mounts
+
+
+def _map_container_paths(node: Any, mounts: dict[str, Path]) -> bool:
+    """Rewrite, in place, every ``filename:`` under a mount to the host file it mounts.
+
+    Returns whether anything was rewritten.
+    """
+    changed = False
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "filename" and isinstance(value, str) and value.startswith("/"):
+                for container, host in mounts.items():
+                    if value.startswith(container + "/"):
+                        node[key] = str(host / value.removeprefix(container + "/"))
+                        changed = True
+            else:
+                changed |= _map_container_paths(value, mounts)
+    elif isinstance(node, list):
+        for item in node:
+            changed |= _map_container_paths(item, mounts)
+    return changed
+
+
+def _host_view(config: Path, tmp_path: Path) -> Path:
+    """``config`` as Envoy can validate it on this host.
+
+    Configs for the compose Envoy read files from its bind mounts (the JWKS under
+    /etc/envoy/keys), which Envoy opens even in validate mode: those paths are mapped back
+    to the repository files that compose mounts there, in a copy under ``tmp_path``. Any
+    other config is validated in place, exactly as shipped.
+    """
+    doc = yaml.safe_load(config.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not _map_container_paths(doc, _envoy_mounts()):
+        return config
+    out = tmp_path / config.name
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def _validate(config: Path) -> subprocess.CompletedProcess[str]:
@@ -76,6 +139,7 @@ def _request(
 
 def test_shipped_envoy_config_exists() -> None:
     assert ENVOY_CONFIG in _envoy_config_files()
+    assert ENVOY_COMPOSE_CONFIG in _envoy_config_files()
 
 
 @pytest.mark.parametrize(
@@ -83,8 +147,10 @@ def test_shipped_envoy_config_exists() -> None:
     _envoy_config_files(),
     ids=lambda p: str(p.relative_to(DEPLOY_ENVOY_DIR)),
 )
-def test_envoy_config_validates(config: Path, envoy_bin: Path) -> None:
-    result = _validate(config)
+def test_envoy_config_validates(config: Path, envoy_bin: Path, tmp_path: Path) -> None:
+    # envoy-compose.yaml's clusters name compose services (authz, upstream, jaeger) that do
+    # not resolve here; DNS cluster types validate without resolving (STATIC would not).
+    result = _validate(_host_view(config, tmp_path))
     assert result.returncode == 0, f"{config}:\n{result.stdout}\n{result.stderr}"
 
 
@@ -98,6 +164,7 @@ def test_rendered_config_rewrites_ports_and_validates(tmp_path: Path, envoy_bin:
         admin_port=20002,
         authz_port=20003,
         upstream_port=20004,
+        otel_port=20005,
         mutate=mutate,
     )
     cfg = yaml.safe_load(rendered.read_text(encoding="utf-8"))
@@ -115,6 +182,7 @@ def test_rendered_config_rewrites_ports_and_validates(tmp_path: Path, envoy_bin:
     assert listener["address"]["socket_address"]["port_value"] == 20001
     assert endpoint_ports("authz") == [20003]
     assert endpoint_ports("upstream") == [20004]
+    assert endpoint_ports(OTEL_CLUSTER) == [20005]
     assert ext_authz_filter(cfg)["grpc_service"]["timeout"] == "0.25s"
     # The shipped file itself is untouched.
     shipped = yaml.safe_load(ENVOY_CONFIG.read_text(encoding="utf-8"))
@@ -140,6 +208,182 @@ def test_shipped_config_fails_closed() -> None:
     assert hcm["normalize_path"] is True
     assert hcm["merge_slashes"] is True
     assert hcm["path_with_escaped_slashes_action"] in {"REJECT_REQUEST", "UNESCAPE_AND_REDIRECT"}
+
+
+def _endpoints(config: dict[str, Any], cluster: str) -> list[tuple[str, int]]:
+    return [
+        (
+            lb["endpoint"]["address"]["socket_address"]["address"],
+            lb["endpoint"]["address"]["socket_address"]["port_value"],
+        )
+        for group in find_cluster(config, cluster)["load_assignment"]["endpoints"]
+        for lb in group["lb_endpoints"]
+    ]
+
+
+def test_rendered_config_moves_collector_off_4317_by_default(tmp_path: Path) -> None:
+    """Without an ``otel_port``, test Envoys export spans to a dead port, never to a
+    developer's Jaeger on 4317 and never to one of the other ports."""
+    ports = {"listener_port": 20001, "admin_port": 20002, "authz_port": 20003}
+    rendered = render_envoy_config(tmp_path, upstream_port=20004, **ports)
+    cfg = yaml.safe_load(rendered.read_text(encoding="utf-8"))
+    ((host, port),) = _endpoints(cfg, OTEL_CLUSTER)
+    assert host == "127.0.0.1"
+    assert port not in {4317, 20001, 20002, 20003, 20004}
+    # Tracing itself stays on: the harness Envoy behaves like the shipped one.
+    assert tracing_config(cfg)["provider"]["name"] == OTEL_TRACER
+
+
+def test_shipped_config_traces_to_otel_cluster() -> None:
+    """Guard the tracing setup that authz's trace propagation relies on."""
+    cfg = yaml.safe_load(ENVOY_CONFIG.read_text(encoding="utf-8"))
+    tracing = tracing_config(cfg)
+    assert tracing["random_sampling"]["value"] == 100
+    provider = tracing["provider"]
+    assert provider["name"] == OTEL_TRACER
+    typed = provider["typed_config"]
+    assert typed["@type"] == "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig"
+    assert typed["grpc_service"]["envoy_grpc"]["cluster_name"] == OTEL_CLUSTER
+    assert typed["service_name"] == "envoy"
+    # The ext_authz call goes through envoy_grpc (Envoy's own gRPC client), which is what
+    # carries the trace context into the Check call's metadata.
+    assert ext_authz_filter(cfg)["grpc_service"]["envoy_grpc"]["cluster_name"] == "authz"
+
+    otel = find_cluster(cfg, OTEL_CLUSTER)
+    options = otel["typed_extension_protocol_options"]
+    http_options = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert "http2_protocol_options" in http_options["explicit_http_config"]  # OTLP is gRPC
+    assert _endpoints(cfg, OTEL_CLUSTER) == [("127.0.0.1", 4317)]
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def _published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """Short-syntax ``ports`` -> ``{container port: (host ip or "", host port)}``."""
+    out: dict[int, tuple[str, int]] = {}
+    for entry in service.get("ports", []):
+        *host, container = str(entry).split(":")
+        host_ip = host[0] if len(host) == 2 else ""
+        host_port = int(host[-1]) if host else int(container)
+        out[int(container)] = (host_ip, host_port)
+    return out
+
+
+def _flag(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def _dockerfile_cmd() -> list[str]:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, flags=re.MULTILINE)
+    return yaml.safe_load(cmd)  # a JSON array is a YAML flow sequence
+
+
+def test_compose_file_services_ports_and_tracing_env() -> None:
+    compose = _compose()
+    services = compose["services"]
+    assert set(services) == {"jaeger", "authz", "upstream", "envoy"}
+
+    jaeger = services["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert str(jaeger["environment"]["COLLECTOR_OTLP_ENABLED"]).lower() == "true"
+    assert _published(jaeger)[16686] == ("", 16686)
+    assert _published(jaeger)[4317] == ("", 4317)
+
+    authz = services["authz"]
+    assert (DEPLOY_DIR / authz["build"]["context"]).resolve() == REPO_ROOT
+    assert (REPO_ROOT / authz["build"]["dockerfile"]).resolve() == DOCKERFILE
+    assert authz["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
+    assert authz["environment"]["OTEL_SERVICE_NAME"] == "authz"
+    assert "ports" not in authz  # reached by Envoy over the compose network only
+
+    upstream = services["upstream"]
+    assert upstream["image"] == "python:3.11-slim"
+    argv = [str(a) for a in upstream["command"]]
+    assert (_flag(argv, "--host"), _flag(argv, "--port")) == ("0.0.0.0", "8080")
+    mounts = {
+        v.split(":")[1]: (DEPLOY_DIR / v.split(":")[0]).resolve() for v in upstream["volumes"]
+    }
+    assert mounts[argv[1]] == DEPLOY_ENVOY_DIR / "demo_upstream.py"
+    assert "ports" not in upstream  # only reachable through Envoy
+
+    envoy = services["envoy"]
+    assert envoy["image"] == "envoyproxy/envoy:v1.40-latest"
+    assert _published(envoy)[10000] == ("", 10000)
+    assert _published(envoy)[9901] == ("127.0.0.1", 9901)  # admin: host loopback only
+    config_in_container = _flag([str(a) for a in envoy["command"]], "-c")
+    assert _envoy_mounts()[config_in_container] == ENVOY_COMPOSE_CONFIG
+    for host_path in _envoy_mounts().values():
+        assert host_path.exists(), host_path
+    assert envoy["depends_on"]["authz"]["condition"] == "service_healthy"
+
+
+def test_dockerfile_builds_like_make_install() -> None:
+    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    assert re.search(r"^FROM python:3\.11-slim$", text, flags=re.MULTILINE)
+    # The stubs must exist before the non-editable install copies the package.
+    generate, install = text.index("python protos/generate.py"), text.index("pip install .")
+    assert generate < install
+    assert text.index("grpcio-tools") < generate
+    assert _dockerfile_cmd() == [
+        "authz",
+        "serve",
+        "--config",
+        "/app/deploy/envoy/policies/example.yaml",
+        "--listen",
+        "0.0.0.0:9191",
+    ]
+    # ...and the policy file the image serves by default is in the repository.
+    assert (REPO_ROOT / "deploy/envoy/policies/example.yaml").is_file()
+
+
+def test_compose_envoy_config_matches_compose_services() -> None:
+    """envoy-compose.yaml points at the compose services on the ports they listen on."""
+    cfg = yaml.safe_load(ENVOY_COMPOSE_CONFIG.read_text(encoding="utf-8"))
+    services = _compose()["services"]
+    authz_listen = _flag(_dockerfile_cmd(), "--listen")
+    upstream_port = int(_flag([str(a) for a in services["upstream"]["command"]], "--port"))
+    expected = {
+        "authz": ("authz", int(authz_listen.rpartition(":")[2])),
+        "upstream": ("upstream", upstream_port),
+        OTEL_CLUSTER: ("jaeger", 4317),
+    }
+    for cluster, (host, port) in expected.items():
+        assert host in services
+        assert _endpoints(cfg, cluster) == [(host, port)], cluster
+        # Hostnames validate and resolve only with a DNS cluster type.
+        assert find_cluster(cfg, cluster)["type"] in {"STRICT_DNS", "LOGICAL_DNS"}, cluster
+    assert cfg["admin"]["address"]["socket_address"]["address"] == "0.0.0.0"
+    (listener,) = cfg["static_resources"]["listeners"]
+    assert listener["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 10000}
+    published = _published(services["envoy"])
+    assert listener["address"]["socket_address"]["port_value"] in published
+    assert cfg["admin"]["address"]["socket_address"]["port_value"] in published
+
+
+def test_compose_envoy_config_is_envoy_yaml_with_container_addresses() -> None:
+    """Apart from addresses, cluster DNS settings and the mounted JWKS path, the compose
+    config is the shipped one: routes, filters, ext_authz and tracing cannot drift."""
+    shipped = yaml.safe_load(ENVOY_CONFIG.read_text(encoding="utf-8"))
+    compose = yaml.safe_load(ENVOY_COMPOSE_CONFIG.read_text(encoding="utf-8"))
+    undone = copy.deepcopy(compose)
+
+    undone["admin"]["address"]["socket_address"]["address"] = "127.0.0.1"
+    undone["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = "127.0.0.1"
+    for cluster in undone["static_resources"]["clusters"]:
+        assert cluster.pop("dns_lookup_family", None) in {None, "V4_ONLY"}
+        cluster["type"] = "STATIC"
+        for group in cluster["load_assignment"]["endpoints"]:
+            for lb in group["lb_endpoints"]:
+                lb["endpoint"]["address"]["socket_address"]["address"] = "127.0.0.1"
+    jwt_authn = http_filters(undone)[0]["typed_config"]
+    jwks = jwt_authn["providers"]["demo"]["local_jwks"]
+    assert jwks["filename"] == "/etc/envoy/keys/jwks.json"
+    jwks["filename"] = "deploy/envoy/keys/jwks.json"
+
+    assert undone == shipped
 
 
 def test_harness_without_authz(upstream: UpstreamHandle, envoy_factory: EnvoyFactory) -> None:

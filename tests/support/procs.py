@@ -43,6 +43,7 @@ DEPLOY_ENVOY_DIR = REPO_ROOT / "deploy" / "envoy"
 ENVOY_CONFIG = DEPLOY_ENVOY_DIR / "envoy.yaml"
 
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
+OTEL_CLUSTER = "otel"
 
 ConfigDict = dict[str, Any]
 Mutator = Callable[[ConfigDict], ConfigDict | None]
@@ -169,15 +170,74 @@ def rewrite_ports(
     admin_port: int,
     authz_port: int,
     upstream_port: int,
+    otel_port: int | None = None,
 ) -> ConfigDict:
-    """Return a deep copy of ``config`` with the four ports rewritten structurally."""
+    """Return a deep copy of ``config`` with the ports rewritten structurally.
+
+    The trace collector cluster (``otel``), if the config has one, always moves off the
+    shipped 4317, where a developer's Jaeger may be running: to ``otel_port`` if given,
+    else to a free port where nothing listens, so Envoy's span export fails quietly and
+    tests that do not collect traces are unaffected.
+    """
     out = copy.deepcopy(config)
     _set_socket_port(out["admin"]["address"], admin_port)
     _set_socket_port(_only_listener(out)["address"], listener_port)
     _set_cluster_port(out, "authz", authz_port)
     _set_cluster_port(out, "upstream", upstream_port)
+    if has_cluster(out, OTEL_CLUSTER):
+        if otel_port is None:
+            taken = {listener_port, admin_port, authz_port, upstream_port}
+            otel_port = free_port()
+            while otel_port in taken:
+                otel_port = free_port()
+        _set_cluster_port(out, OTEL_CLUSTER, otel_port)
+    elif otel_port is not None:
+        raise KeyError(f"otel_port given but the config has no {OTEL_CLUSTER!r} cluster")
     _absolute_filenames(out)
     return out
+
+
+def has_cluster(config: Mapping[str, Any], name: str) -> bool:
+    """True if ``config`` has a static cluster called ``name``."""
+    try:
+        find_cluster(config, name)
+    except KeyError:
+        return False
+    return True
+
+
+def tracing_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the (mutable) ``tracing`` block of the listener's connection manager."""
+    return _http_connection_manager(config)["tracing"]
+
+
+def fast_trace_flush(config: ConfigDict, *, interval_ms: int = 100) -> None:
+    """Make Envoy export every finished span within ``interval_ms`` (a runtime layer).
+
+    Envoy's OpenTelemetry tracer batches spans and flushes every 5 s or once 5 are pending
+    (runtime ``tracing.opentelemetry.flush_interval_ms`` / ``min_flush_spans``); tests want
+    them promptly. Use as (part of) a ``mutate`` callback.
+    """
+    layers = config.setdefault("layered_runtime", {}).setdefault("layers", [])
+    layers.append(
+        {
+            "name": "test_fast_trace_flush",
+            "static_layer": {
+                "tracing.opentelemetry.flush_interval_ms": int(interval_ms),
+                "tracing.opentelemetry.min_flush_spans": 1,
+            },
+        }
+    )
+
+
+def _with_fast_trace_flush(mutate: Mutator | None) -> Mutator:
+    """``mutate`` preceded by :func:`fast_trace_flush`."""
+
+    def combined(config: ConfigDict) -> ConfigDict | None:
+        fast_trace_flush(config)
+        return mutate(config) if mutate is not None else None
+
+    return combined
 
 
 def _absolute_filenames(node: Any) -> None:
@@ -201,14 +261,16 @@ def render_envoy_config(
     admin_port: int,
     authz_port: int,
     upstream_port: int,
+    otel_port: int | None = None,
     source: Path = ENVOY_CONFIG,
     mutate: Mutator | None = None,
     name: str = "envoy.yaml",
 ) -> Path:
     """Render the shipped Envoy config with test ports into ``tmp_path / name``.
 
-    ``mutate`` receives the (already re-ported) config dict and may edit it in place or
-    return a replacement. The result is written as YAML and its path returned.
+    ``otel_port`` is where Envoy exports spans (see :func:`rewrite_ports`; default: a dead
+    port). ``mutate`` receives the (already re-ported) config dict and may edit it in place
+    or return a replacement. The result is written as YAML and its path returned.
     """
     config = rewrite_ports(
         load_yaml(source),
@@ -216,6 +278,7 @@ def render_envoy_config(
         admin_port=admin_port,
         authz_port=authz_port,
         upstream_port=upstream_port,
+        otel_port=otel_port,
     )
     if mutate is not None:
         replaced = mutate(config)
@@ -636,12 +699,20 @@ def start_envoy(
     *,
     authz_port: int,
     upstream_port: int,
+    otel_port: int | None = None,
     mutate: Mutator | None = None,
     source: Path = ENVOY_CONFIG,
     log_level: str = "warning",
     timeout: float = 20.0,
 ) -> EnvoyHandle:
-    """Render the config with fresh listener/admin ports, start Envoy, wait for ``/ready``."""
+    """Render the config with fresh listener/admin ports, start Envoy, wait for ``/ready``.
+
+    ``otel_port``: the OTLP/gRPC receiver for Envoy's spans (default: a dead port, spans
+    are dropped). When it is given, Envoy is also told to flush spans every 100 ms
+    (:func:`fast_trace_flush`, applied before ``mutate``) instead of every 5 s.
+    """
+    if otel_port is not None:
+        mutate = _with_fast_trace_flush(mutate)
     listener_port, admin_port = free_port(), free_port()
     while admin_port == listener_port:
         admin_port = free_port()
@@ -653,6 +724,7 @@ def start_envoy(
         admin_port=admin_port,
         authz_port=authz_port,
         upstream_port=upstream_port,
+        otel_port=otel_port,
         source=source,
         mutate=mutate,
         name=f"{tag}.yaml",
@@ -689,6 +761,11 @@ class AuthzHandle:
         self.port = port
         self.config_path = config_path
         self.proc = proc
+        self.admin_port = 0
+
+    def admin_url(self, path: str = "/") -> str:
+        """URL on the service's admin port (/metrics, /healthz, /readyz)."""
+        return f"http://{LOCALHOST}:{self.admin_port}{path}"
 
     @property
     def target(self) -> str:
@@ -721,6 +798,11 @@ def start_authz(
     """
     port = port or free_port()
     config_path = Path(config)
+    admin_port = free_port()
+    # Each service gets its own admin port unless the test chose one.
+    admin_args = (
+        [] if "--admin-listen" in extra_args else ["--admin-listen", f"{LOCALHOST}:{admin_port}"]
+    )
     proc = Proc(
         [
             sys.executable,
@@ -731,6 +813,7 @@ def start_authz(
             config_path,
             "--listen",
             f"{LOCALHOST}:{port}",
+            *admin_args,
             *extra_args,
         ],
         log_path=workdir / f"authz-{port}.log",
@@ -739,6 +822,7 @@ def start_authz(
         cwd=REPO_ROOT,
     ).start()
     handle = AuthzHandle(port, config_path, proc)
+    handle.admin_port = admin_port
     if wait:
         try:
             wait_grpc_serving(handle.target, timeout, proc=proc)

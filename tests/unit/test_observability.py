@@ -39,16 +39,28 @@ def checker(tmp_path: Path, log: DecisionLog | None = None) -> Checker:
 
 def test_decisions_latency_and_errors_are_counted(tmp_path: Path) -> None:
     subject = checker(tmp_path)
-    for request in ({"path": "/ok", "headers": {"x-missing": "0"}},
-                    {"path": "/ok", "headers": {"x-missing": "0"}},
-                    {"method": "POST", "path": "/ok", "body": "forbidden"},
-                    {"path": "/broken"}):
+    for request in (
+        {"path": "/ok", "headers": {"x-missing": "0"}},
+        {"path": "/ok", "headers": {"x-missing": "0"}},
+        {"method": "POST", "path": "/ok", "body": "forbidden"},
+        {"path": "/broken"},
+    ):
         subject.check(to_check_request(request))
     value = subject.metrics.registry.get_sample_value
-    assert value("authz_decisions_total", {"policy": "p", "rule": "rest", "decision": "allow",
-                                           "reason": "rule"}) == 2
-    assert value("authz_decisions_total", {"policy": "p", "rule": "secret-word",
-                                           "decision": "deny", "reason": "rule"}) == 1
+    assert (
+        value(
+            "authz_decisions_total",
+            {"policy": "p", "rule": "rest", "decision": "allow", "reason": "rule"},
+        )
+        == 2
+    )
+    assert (
+        value(
+            "authz_decisions_total",
+            {"policy": "p", "rule": "secret-word", "decision": "deny", "reason": "rule"},
+        )
+        == 1
+    )
     assert value("authz_evaluation_errors_total", {"reason": "evaluation_error"}) == 1
     assert value("authz_check_duration_seconds_count") == 4
     text = subject.metrics.exposition().decode()
@@ -61,16 +73,29 @@ def test_decision_log_line_and_masking(tmp_path: Path) -> None:
     stream = io.StringIO()
     log = DecisionLog(stream, LogOptions(headers=True, body_chars=200))
     subject = checker(tmp_path, log)
-    subject.check(to_check_request({
-        "method": "POST", "path": "/upload?x=1",
-        "headers": {"authorization": "Bearer abc.def.ghi", "cookie": "session=s3cr3t",
-                    "x-api-key": "k-123456789", "x-note": "mail bob@example.com",
-                    "x-missing": "0"},
-        "body": "forbidden: card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE",
-    }))
+    subject.check(
+        to_check_request(
+            {
+                "method": "POST",
+                "path": "/upload?x=1",
+                "headers": {
+                    "authorization": "Bearer abc.def.ghi",
+                    "cookie": "session=s3cr3t",
+                    "x-api-key": "k-123456789",
+                    "x-note": "mail bob@example.com",
+                    "x-missing": "0",
+                },
+                "body": "forbidden: card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE",
+            }
+        )
+    )
     line = json.loads(stream.getvalue().strip())
     assert (line["decision"], line["policy"], line["rule"], line["status"]) == (
-        "deny", "p", "secret-word", 403)
+        "deny",
+        "p",
+        "secret-word",
+        403,
+    )
     assert line["reason"] == "rule" and line["message"] == "denied by rule 'secret-word'"
     assert (line["method"], line["path"]) == ("POST", "/upload")
     assert len(line["decision_id"]) == 32 and line["latency_ms"] >= 0
