@@ -334,6 +334,8 @@ def test_dockerfile_builds_like_make_install() -> None:
         "/app/deploy/envoy/policies/example.yaml",
         "--listen",
         "0.0.0.0:9191",
+        "--admin-listen",
+        "0.0.0.0:9192",
     ]
     # ...and the policy file the image serves by default is in the repository.
     assert (REPO_ROOT / "deploy/envoy/policies/example.yaml").is_file()
