@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-PORTS = (10000, 9901, 9191, 8080)
+PORTS = (10000, 9901, 9191, 9192, 8080)
 
 
 def port_open(port: int) -> bool:
