@@ -60,13 +60,24 @@ _SECRET_PATTERNS: list[tuple[str, re2._Regexp]] = [
     ("jwt", _compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")),
 ]
 
-_ASSIGNMENT = _compile(
-    r"(?i)(?:^|[^A-Za-z0-9])(?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|pass|secret|api[_-]?key|"
-    r"access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|client[_-]?secret|"
-    r"private[_-]?key|credentials?)[\"']?\s*(?::=|=>|[:=])\s*[\"'`]?([^\s\"'`,;&<>(){}\[\]]{8,})"
+_NAME = (
+    r"(?i)(?:^|[^A-Za-z0-9])[a-z0-9_.-]*(?:password|passwd|pwd|pass|secret|api[_-]?key|"
+    r"access[_-]?key|account[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|"
+    r"client[_-]?secret|private[_-]?key|credentials?)(?:[_.-]?key)?"
 )
+# name = value, name := value, name => value, name: value (YAML, with a space), "name": "v"
+_SEPARATOR = r"(?:[ \t]*(?::=|=>|=)[ \t]*|[ \t]*:[ \t]+|[\"'][ \t]*:[ \t]*)"  # one line
+_ASSIGNMENT = _compile(
+    _NAME
+    + r"[\"']?"
+    + _SEPARATOR
+    + r"(?:\"([^\"\n]{8,200})\"|'([^'\n]{8,200})'|`([^`\n]{8,200})`"
+    + r"|([^\s\"'`,;&<>(){}\[\]]{8,}))"
+)
+_URL_CREDENTIAL = _compile(r"\b[a-z][a-z0-9+.\-]*://[^/\s:@]{1,64}:([^@\s/]{6,200})@[^\s@]")
+_CODE_REFERENCE = _compile(r"^[A-Za-z_]+(?:\.[A-Za-z_]+)+$")  # config.db.password
 _PLACEHOLDER = _compile(
-    r"(?i)^(?:\$|%|\{|<|\*|x{4,}|\.\.\.|null|none|nil|true|false|undefined|changeme|change_me|"
+    r"(?i)^(?:\$|%|\{|<|\[|\*|!!|@[a-z0-9_./-]+$|x{4,}|\.\.\.|null|none|nil|true|false|undefined|changeme|change_me|"
     r"password|secret|example|your|my[_-]?|test|dummy|sample|placeholder|redacted|todo|env\b|"
     r"os\.|process\.env|getenv|config\.|settings\.|self\.|args\.|request\.|params\.|input)"
 )
@@ -77,10 +88,20 @@ def _entropy(value: str) -> float:
     return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
 
 
+_PLACEHOLDER_WORD = _compile(
+    r"(?i)your[_-]|[_-]here\b|change[_-]?me|placeholder|redacted|"
+    r"example|dummy|replace[_-]?me|insert[_-]"
+)
+
+
 def _looks_secret(value: str) -> bool:
     """A value that is plausibly a real credential rather than a name or placeholder."""
-    if _PLACEHOLDER.search(value) or len(set(value)) < 6:
+    if _PLACEHOLDER.search(value) or _PLACEHOLDER_WORD.search(value):
         return False
+    if len(set(value)) < 6 or _CODE_REFERENCE.match(value):
+        return False
+    if value.startswith("eyJ") and "." not in value:
+        return False  # base64 of a JSON object: a page cursor or state, not a credential
     classes = sum(
         (
             any(c.islower() for c in value),
@@ -103,15 +124,31 @@ def secret_findings(text: str) -> list[Finding]:
                 continue
             if any(s <= start < e for s, e in taken):
                 continue
-            found.append(Finding(kind, start, end))
             taken.append((start, end))
+            if _placeholder_shaped(match.group(0)):
+                continue  # ghp_xxxx..., sk-xxxx...: the shape of a key without one
+            found.append(Finding(kind, start, end))
     for match in _ASSIGNMENT.finditer(text):
+        group = next(g for g in range(1, 5) if match.group(g) is not None)
+        start, end = match.span(group)
+        if any(s <= start < e or start <= s < end for s, e in taken):
+            continue
+        if _looks_secret(match.group(group)):
+            found.append(Finding("generic_secret", start, end))
+            taken.append((start, end))
+    for match in _URL_CREDENTIAL.finditer(text):
         start, end = match.span(1)
         if any(s <= start < e or start <= s < end for s, e in taken):
             continue
         if _looks_secret(match.group(1)):
             found.append(Finding("generic_secret", start, end))
     return found
+
+
+def _placeholder_shaped(token: str) -> bool:
+    """A key-shaped token whose variable part is a run of one or two characters."""
+    tail = token[-16:]
+    return len(set(tail.lower())) <= 2
 
 
 # ---------------------------------------------------------------------------- personal data
@@ -122,6 +159,7 @@ _PHONE = _compile(
     r"|(?:\(\d{3}\)\s?\d{3}[\s.\-]\d{4})"
     r"|(?:\b\d{3}[.\-]\d{3}[.\-]\d{4}\b)"
     r"|(?:\b0\d{2,4}[\s/]\d{3,8}(?:[\s\-]\d{2,5})?\b)"
+    r"|(?:\b0\d{1,3}-\d{3,4}-\d{4}\b)"
 )
 _CARD = _compile(r"\b\d(?:[ \-]?\d){12,18}\b")
 _SSN = _compile(r"\b(\d{3})-(\d{2})-(\d{4})\b")
@@ -246,10 +284,13 @@ def pii_findings(text: str) -> list[Finding]:
             continue
         found.append(Finding("ip_address", *match.span(1)))
     taken = [(f.start, f.end) for f in found]
+    taken += [m.span() for m in _IBAN.finditer(text)]  # an IBAN with a bad checksum too
     for match in _PHONE.finditer(text):
         start, end = match.span()
         if any(s < end and start < e for s, e in taken) or not _phone_ok(match.group(0)):
             continue
+        if text[start - 1 : start] == "-" or text[end : end + 1] == "-":
+            continue  # one group of a longer dashed number (a card, a part number)
         found.append(Finding("phone", start, end))
     return found
 
@@ -264,72 +305,131 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
     (
         "instruction_override",
         _compile(
-            r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect)\s+"
-            r"(?:all\s+|any\s+|every\s+|the\s+|your\s+|of\s+|my\s+|these\s+|those\s+)*"
+            r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect|discard)\s+"
+            r"(?:all\s+|any\s+|every\s+|the\s+|your\s+|of\s+|my\s+|these\s+|those\s+|previous\s+)*"
             r"(?:previous|prior|above|earlier|preceding|former|initial|original|system|existing|"
-            r"developer|safety|old|current|given)?\s*"
-            r"(?:instructions?|rules|prompts?|directives?|guidelines|guardrails|constraints|"
-            r"restrictions|programming|policies|commands|context)"
+            r"developer|safety|old|current|given|scoring)?\s*"
+            r"(?:instructions?|rules|prompts?|directives?|directions|guidelines|guardrails|"
+            r"constraints|restrictions|programming|policies|commands|context|criteria)"
+            r"|(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+|anything\s+)?(?:the\s+)?"
+            r"(?:above\b|before\s+this|you\s+were\s+told|you(?:'ve|\s+have)\s+been\s+told)"
+            r"|ignore\s+(?:the|your)\s+(?:\w+\s+)?task\s+and\s+instead"
+            r"|instructions\s+(?:above|before)\s+(?:are|were)\s+(?:void|cancel+ed|outdated|obsolete|"
+            r"wrong|fake|only\s+a\s+test|invalid)"
+            r"|(?:ignore|disregard|skip|forget)\s+(?:whatever|what)\s+(?:your|the)\s+"
+            r"(?:operator|developer|system|admin|creator)s?\s+(?:said|told|wrote)"
+            r"|never\s*mind\s+(?:the|your)\s+(?:system|previous|above|earlier|original)"
+            r"|do\s+not\s+follow\s+(?:any\s+of\s+)?(?:the|your)\s+(?:\w+\s+){0,2}"
+            r"(?:rules|instructions|guidelines)"
+            r"|(?:previous|prior|earlier|above|system|original)\s+(?:system\s+)?(?:instructions|"
+            r"message|directions|rules|prompt)\s+(?:are|is|were|was|have\s+been)\s+(?:now\s+)?"
+            r"(?:void|cancel+ed|revoked|obsolete|outdated|wrong|fake|only\s+a\s+test|invalid|"
+            r"from\s+an\s+attacker|no\s+longer\s+valid)"
+            r"|(?:new|updated|real)\s+instructions?\s*(?::|follow)"
             r"|(?:ignoriere|vergiss)\w*\s+(?:\w+\s+){0,3}(?:anweisungen|regeln|instruktionen)"
             r"|(?:ignora|olvida)\w*\s+(?:\w+\s+){0,3}(?:instrucciones|reglas|istruzioni|regole)"
             r"|(?:ignore[zr]|oublie[zr]?)\s+(?:\w+\s+){0,3}(?:instructions|consignes|règles)"
-            r"|(?:ignore|desconsidere|esqueça)\s+(?:\w+\s+){0,3}(?:instruções|regras)"
-            r"|忽略(?:之前|以上|所有|先前)?的?(?:所有)?(?:指令|指示|说明)"
-            r"|(?:new|updated|real)\s+instructions?\s*:"
+            r"|(?:desconsidere|esqueça|ignore)\s+(?:\w+\s+){0,3}(?:instruções|regras)"
+            r"|negeer\s+(?:\w+\s+){0,3}(?:instructies|regels)"
+            r"|zignoruj\s+(?:\w+\s+){0,3}(?:instrukcje|polecenia|zasady)"
+            r"|игнорируй\w*\s+(?:\w+\s+){0,3}(?:инструкции|указания|правила)"
+            r"|تجاهل\s+(?:\S+\s+){0,3}(?:التعليمات|الأوامر|التوجيهات)"
+            r"|忽略(?:之前|以上|上面|所有|先前)"
+            r"|(?:以前|前)の(?:指示|命令).{0,8}無視"
+            r"|이전의?\s*(?:모든\s*)?(?:지시|명령).{0,8}무시"
         ),
     ),
     (
         "role_hijack",
         _compile(
-            r"you\s+are\s+(?:now|no\s+longer)\s+"
-            r"|(?:act|behave|respond|operate)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:the\s+|an?\s+)?"
-            r"(?:system|root|admin\w*|developer|unrestricted|unfiltered|uncensored|jailbroken|dan\b|"
-            r"evil|different\s+ai)"
-            r"|(?:developer|god|dan|jailbreak|unrestricted|debug|sudo)\s+mode"
+            r"you(?:\s+are|'re)\s+(?:now\s+)?(?:in\s+)?(?:dan|stan|aim|evilbot|an?\s+(?:unrestricted|"
+            r"unfiltered|uncensored|jailbroken|evil|rogue)|developer\s+mode|no\s+longer\s+(?:an?\s+)?"
+            r"(?:ai|assistant|bound|restricted))\b"
+            r"|you(?:\s+are|'re)\s+now\s+(?:the\s+)?(?:system|root|admin\w*|developer|operator)"
+            r"|you(?:\s+are|'re)\s+now\s+my\s+\w+\s+who"
+            r"|(?:act|behave|respond|operate|answer|reply)\s+(?:only\s+)?as\s+(?:if\s+you\s+(?:are|were)"
+            r"\s+)?(?:the\s+|an?\s+|your\s+)?(?:system|root|admin\w*|developer|unrestricted|unfiltered|"
+            r"uncensored|jailbroken|dan\b|evil|different\s+ai|ai\s+(?:that|which|without|with\s+no)|"
+            r"alter\s+ego)"
+            r"|(?:enter|entering|activate|switch\s+to|you\s+are\s+in|you're\s+in|now\s+in)\s+"
+            r"(?:dan|developer|god|jailbreak|unrestricted|sudo)\s+mode"
+            r"|(?:developer|dan|god|jailbreak|unrestricted)\s+mode\s+(?:enabled|activated)\b"
+            r"|(?:now\s+)?operating\s+as\s+(?:root|admin\w*|the\s+system|system)"
+            r"|switch\s+persona"
             r"|pretend\s+(?:that\s+)?you\s+(?:have|are|had)\s+(?:no|without)\s+"
             r"|(?:from\s+now\s+on|henceforth|for\s+the\s+rest\s+of\s+this\s+conversation),?\s+you\s+"
             r"(?:are|will|must|shall|have)"
             r"|do\s+anything\s+now"
             r"|no\s+longer\s+(?:bound|restricted|limited)\s+by"
-            r"|without\s+(?:any\s+)?(?:restrictions|filters|limitations|rules|guidelines)\s*[,.!]"
             r"|you\s+have\s+been\s+(?:freed|unlocked|jailbroken|liberated)"
+            r"|(?:been\s+)?freed\s+from\s+(?:all\s+)?(?:of\s+)?(?:its|your)\s+(?:restrictions|rules)"
+            r"|ignores?\s+(?:all\s+)?(?:ethics|its\s+guidelines|safety|content\s+polic)"
+            r"|never\s+(?:refuses|says\s+no|says\s+'?i\s+can'?t|refused\s+anything)"
+            r"|comply\s+with\s+(?:every|all|any)\s+requests?\s+without"
             r"|(?:ab\s+jetzt|von\s+nun\s+an)\s+bist\s+du"
             r"|(?:a\s+partir\s+de\s+ahora|desde\s+ahora)\s+eres"
             r"|(?:à\s+partir\s+de\s+maintenant|désormais),?\s+tu\s+es"
+            r"|теперь\s+ты"
+            r"|(?:从现在开始|从现在起)[,，]?\s*你是"
+            r"|你现在是"
+            r"|开发者模式"
         ),
     ),
     (
         "prompt_exfiltration",
         _compile(
             r"(?:repeat|print|reveal|show|output|display|tell|leak|dump|give|share|disclose|recite|"
-            r"write\s+out|spell\s+out|copy|paste|return)\s+(?:me\s+|us\s+)?(?:back\s+)?"
-            r"(?:all\s+|the\s+|your\s+|of\s+|everything\s+)*"
-            r"(?:(?:exact|entire|full|complete|hidden|secret|initial|original|internal|confidential|"
-            r"first|previous|above|preceding)\s+)*"
+            r"write\s+out|spell\s+out|copy|paste|return|quote|append|include|list|start\s+your\s+"
+            r"answer\s+with)\s+(?:me\s+|us\s+)?(?:back\s+)?(?:all\s+|every\s+|the\s+|of\s+|"
+            r"everything\s+|full\s+|contents\s+of\s+|content\s+of\s+|text\s+of\s+)*"
+            r"(?:your\s+(?:(?:exact|entire|full|complete|hidden|secret|initial|original|internal|"
+            r"confidential|first|previous|earlier)\s+)*"
             r"(?:system\s+(?:prompt|message|instructions?)|instructions|prompt|developer\s+message|"
-            r"(?:text|words|lines|message)\s+(?:above|before)|rules\s+you\s+were\s+given|"
-            r"configuration|context\s+window)"
+            r"rules|configuration|context\s+window|guidelines)"
+            r"|the\s+(?:(?:exact|entire|full|complete|hidden|secret|initial|original|internal|"
+            r"confidential)\s+)*(?:system\s+(?:prompt|message|instructions?)|developer\s+message)"
+            r"|(?:the\s+)?(?:hidden|secret|initial|original|confidential)\s+(?:rules|instructions|"
+            r"prompt)"
+            r"|(?:text|words|lines|everything)\s+(?:above|before)\s+this)"
             r"|what\s+(?:were|are)\s+you\s+(?:told|instructed|programmed)"
-            r"|(?:above|previous|system)\s+(?:text|prompt|instructions)\s+verbatim"
-            r"|verbatim\s+(?:copy|text|output)?\s*(?:of\s+)?(?:your|the)\s+(?:system|initial)"
+            r"|what\s+(?:were|are)\s+your\s+(?:instructions|rules|system\s+prompt)"
+            r"|(?:output|print|repeat|show|quote|copy)\s+(?:the\s+)?(?:instructions|text|prompt|"
+            r"words|lines|everything|content)\s+above"
+            r"|(?:first|last)\s+(?:line|sentence|words?)\s+of\s+your\s+(?:instructions|prompt|"
+            r"system)"
+            r"|(?:system|initial)\s+(?:prompt|message|instructions)\s+(?:verbatim|word\s+for\s+word)"
+            r"|(?:rules|instructions|tool\s+descriptions?)\s+you(?:'re|\s+are|\s+were)\s+"
+            r"(?:following|given)"
             r"|(?:zeige|wiederhole|gib)\s+(?:\w+\s+){0,3}(?:systemprompt|system-prompt|anweisungen)"
-            r"|(?:muestra|repite|revela)\s+(?:\w+\s+){0,3}(?:prompt|instrucciones)\s+(?:del\s+)?sistema"
+            r"|(?:muestra|repite|revela)\s+(?:\w+\s+){0,3}(?:prompt|instrucciones)\s+(?:del\s+)?"
+            r"sistema"
+            r"|システムプロンプト"
+            r"|系统提示"
         ),
     ),
     (
         "tool_coercion",
         _compile(
-            r"(?:call|invoke|use|run|execute|trigger|fire|issue)\s+(?:the\s+|a\s+|your\s+)?"
-            r"`?[a-z][a-z0-9]*_[a-z0-9_]+`?\s*(?:\(|tool|function|action|endpoint|with|to\b|on\b|now)"
+            r"(?:call|invoke|run|execute|trigger|fire|issue)\s+(?:the\s+|a\s+|your\s+)?"
+            r"`?[a-z][a-z0-9]*_[a-z0-9_]+`?\s*(?:\(|tool|function|action|endpoint|with|to\b|on\b|"
+            r"now|and\b)"
+            r"|(?:call|use|invoke|run)\s+(?:the\s+|your\s+)?[\w-]+\s+(?:tool|function|plugin|"
+            r"integration)\s+to\s+(?:delete|cancel|remove|send|forward|post|transfer|add|create|"
+            r"grant|share|wire|email|upload|download|run|execute|make|change|disable)"
             r"|(?:execute|run)\s+(?:this|the\s+following|these|that)\s+(?:shell\s+|bash\s+|terminal\s+|"
-            r"system\s+|sql\s+)?(?:command|script|code|query)"
+            r"system\s+|sql\s+)?(?:command|script|code|query|statement)"
+            r"|(?:run|execute)\s+`?(?:cat|curl|wget|rm|chmod|bash|sh|nc|python|powershell)\s"
+            r"|(?:cat|read|send|upload|copy|print|exfiltrate|post|include|attach)\S*\s+[^\n]{0,40}"
+            r"(?:/etc/passwd|/etc/shadow|~/\.ssh|id_rsa|\.aws/credentials)"
             r"|\brm\s+-rf\s+/|curl\s+[^|\n]{1,200}\|\s*(?:ba)?sh\b|wget\s+[^|\n]{1,200}\|\s*(?:ba)?sh\b"
-            r"|(?:send|forward|email|upload|exfiltrate|post)\s+(?:all\s+|every\s+|the\s+)?(?:\w+\s+){0,3}"
-            r"(?:files|emails|messages|documents|data|credentials|secrets|contacts|records|history)"
-            r"\s+to\s+(?:\S+@\S+|https?://|the\s+following|this\s+(?:address|url|email))"
-            r"|(?:delete|drop|wipe|erase|transfer|grant)\w*\s+(?:all\s+)?(?:the\s+)?(?:\w+\s+){0,2}"
-            r"(?:users|accounts|database|tables|records|funds|money|admin\s+(?:rights|access|role))"
-            r"\s+(?:immediately|now|without)"
+            r"|\b(?:drop|truncate)\s+table\b|\bdelete\s+from\s+\w+"
+            r"|(?:send|forward|email|upload|exfiltrate|post|leak|paste)\b[^.\n]{0,80}?\bto\s+"
+            r"(?:\S+@\S+\.\w+|https?://)"
+            r"|(?:wire|transfer|send)\s+(?:the\s+|all\s+)?(?:money|funds|payment|bitcoin|crypto)"
+            r"|(?:delete|drop|wipe|erase|transfer|grant|cancel)\w*\s+(?:all\s+|every\s+)?(?:the\s+)?"
+            r"(?:\w+\s+){0,2}(?:users|accounts|database|tables|records|funds|money|meetings|files|"
+            r"repositories|admin\s+(?:rights|access|role))\b"
+            r"|add\s+\S+\s+as\s+(?:an?\s+)?(?:admin|owner|collaborator)"
         ),
     ),
     (
@@ -337,26 +437,92 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
         _compile(
             r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|"
             r"end_header_id|begin_of_text|end_of_turn|start_of_turn)\|>"
-            r"|\[/?inst\]|<</?sys>>|<start_of_turn>|<end_of_turn>|</s>|<s>\s*\["
-            r"|(?:^|\n)\s*#{2,}\s*(?:system|instruction|instructions|assistant|new\s+instructions)\s*:?\s*(?:\n|$)"
-            r"|(?:^|\n)\s*(?:system|assistant|human|user)\s*:\s*\S"
-            r"|```\s*(?:system|sys)\b"
-            r"|\{\s*\"role\"\s*:\s*\"system\""
+            r"|\[/?inst\]|<</?sys>>|<start_of_turn>|<end_of_turn>"
+            r"|(?:^|\n)[ \t]*#{2,}[ \t]*(?:system|instruction|instructions|new\s+instructions)"
+            r"[ \t]*:?[ \t]*(?:\n|$)"
+            r"|(?:^|\n)[ \t]*\[(?:system|assistant|admin|developer)\][ \t]*:?"
+            r"|```[ \t]*(?:system|sys)\b"
         ),
     ),
 ]
 
+# A fake conversation turn: role markers for two different roles at line starts.
+_TURN = _compile(r"(?:^|\n)[ \t]*(human|assistant|system|user|ai)[ \t]*:[ \t]*\S")
+
+# Look-alike letters (Cyrillic, Greek) and digits used as letters, folded to Latin for a
+# second reading of the text; the first reading keeps them, for non-Latin phrases.
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "е": "e",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "һ": "h",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ӏ": "l",
+        "ο": "o",
+        "α": "a",
+        "ε": "e",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "@": "a",
+        "$": "s",
+    }
+)
+
 _BASE64_RUN = _compile(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_\-]{24,}={0,2}")
-_HEX_RUN = _compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){12,}\b")
+_HEX_RUN = _compile(r"(?:0x)?(?:[0-9a-fA-F]{2}[\s:]?){12,}")
 
 
 def normalise(text: str) -> str:
-    """NFKC, zero-width and tag characters removed, lower-case, whitespace collapsed."""
+    """NFKC, zero-width, bidi and tag characters removed, lower-case, runs of spaces folded
+    (line breaks kept, for patterns anchored at the start of a line)."""
     cleaned = "".join(
         c for c in text if c not in _ZERO_WIDTH and c not in _BIDI and ord(c) not in _TAGS
     )
     folded = unicodedata.normalize("NFKC", cleaned).lower()
-    return " ".join(folded.split())
+    return "\n".join(" ".join(line.split()) for line in folded.splitlines() if line.strip())
+
+
+def _despaced(text: str) -> str:
+    """'i g n o r e   a l l' -> 'ignore all': letters spaced one apart, words three apart."""
+    out = []
+    for line in text.splitlines():
+        words = []
+        for chunk in line.split("   ") if "   " in line else [line]:
+            tokens = chunk.split(" ")
+            single = len(tokens) >= 2 and all(len(t) <= 1 for t in tokens)
+            words.append("".join(tokens) if single else chunk)
+        out.append(" ".join(words))
+    return "\n".join(out)
+
+
+def readings(text: str) -> list[str]:
+    """The normalised text, and a second reading with look-alikes, leetspeak and spaced-out
+    letters folded, when that differs."""
+    first = normalise(text)
+    spaced = unicodedata.normalize("NFKC", text).lower()
+    second = normalise(_despaced(spaced).translate(_CONFUSABLES))
+    return [first] if second == first else [first, second]
 
 
 def _is_pictograph(char: str) -> bool:
@@ -407,7 +573,7 @@ def _decoded_payloads(text: str) -> list[str]:
         if len(decoded) >= 12 and sum(c.isprintable() for c in decoded) > 0.9 * len(decoded):
             found.append(decoded)
     for match in _HEX_RUN.finditer(text):
-        digits = "".join(c for c in match.group(0) if c not in " \t\n:")
+        digits = "".join(c for c in match.group(0).removeprefix("0x") if c not in " \t\n:")
         try:
             decoded = bytes.fromhex(digits).decode("utf-8", errors="ignore")
         except ValueError:
@@ -417,20 +583,25 @@ def _decoded_payloads(text: str) -> list[str]:
     return found
 
 
-def _signals(normalised: str) -> list[str]:
-    return [name for name, pattern in _SIGNALS if pattern.search(normalised)]
+def _signals(text: str) -> set[str]:
+    found = set()
+    for reading in readings(text):
+        found.update(name for name, pattern in _SIGNALS if pattern.search(reading))
+        if len({m.group(1) for m in _TURN.finditer(reading)}) >= 2:
+            found.add("delimiter_spoofing")
+    return found
 
 
 def injection_signals(text: str) -> list[str]:
     """Prompt-injection signals in text, judged after normalisation."""
-    signals = _signals(normalise(text))
+    signals = _signals(text)
     if _invisible(text):
-        signals.append("invisible_characters")
+        signals.add("invisible_characters")
     for payload in _decoded_payloads(text):
-        if _signals(normalise(payload)):
-            signals.append("encoded_payload")
+        if _signals(payload):
+            signals.add("encoded_payload")
             break
-    return sorted(set(signals))
+    return sorted(signals)
 
 
 # ---------------------------------------------------------------------------- the CEL face
