@@ -102,3 +102,23 @@ def test_tracing_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     tracing.shutdown()
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not Tracing(Metrics()).enabled
+
+
+def test_otel_traces_sampler_is_honoured(tmp_path: Path, otlp_receiver: OtlpReceiver,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    config = compile_policy(tmp_path, """
+        policies:
+          - {name: p, match: "true", rules: [{name: r, when: "true", effect: allow}]}
+    """, "cel-cpp")
+    metrics = Metrics()
+    checker = Checker(config, Tracing(metrics, endpoint=otlp_receiver.endpoint), metrics)
+    assert checker.check(to_check_request({"path": "/"})).allowed
+    checker.tracing.provider.force_flush()  # type: ignore[union-attr]
+    checker.tracing.shutdown()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    sampled = Checker(config, Tracing(metrics, endpoint=otlp_receiver.endpoint), metrics)
+    sampled.check(to_check_request({"path": "/"}))
+    sampled.tracing.shutdown()
+    spans = otlp_receiver.wait_for(lambda s: s.name == "authz.check")
+    assert len(spans) == 1  # only the always_on checker exported
