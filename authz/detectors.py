@@ -113,8 +113,16 @@ def _looks_secret(value: str) -> bool:
     return classes >= 2 and _entropy(value) >= 3.0
 
 
+def _any_of(patterns: list[re2._Regexp]) -> re2._Regexp:
+    """One pattern matching wherever any of `patterns` would: a single scan rejects clean
+    text, the common case, before the per-kind scans run."""
+    return _compile("|".join(f"(?:{p.pattern})" for p in patterns))
+
+
 def secret_findings(text: str) -> list[Finding]:
     """Every secret found, by kind and span."""
+    if not _ANY_SECRET.search(text):
+        return []
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in _SECRET_PATTERNS:
@@ -143,6 +151,9 @@ def secret_findings(text: str) -> list[Finding]:
         if _looks_secret(match.group(1)):
             found.append(Finding("generic_secret", start, end))
     return found
+
+
+_ANY_SECRET = _any_of([p for _, p in _SECRET_PATTERNS] + [_ASSIGNMENT, _URL_CREDENTIAL])
 
 
 def _placeholder_shaped(token: str) -> bool:
@@ -255,6 +266,8 @@ def _phone_ok(candidate: str) -> bool:
 
 def pii_findings(text: str) -> list[Finding]:
     """Every piece of personal data found, by kind and span."""
+    if not _ANY_PII.search(text):
+        return []
     found: list[Finding] = []
     for match in _EMAIL.finditer(text):
         found.append(Finding("email", *match.span()))
@@ -493,13 +506,16 @@ _BASE64_RUN = _compile(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_\-]{24,}={0,2}")
 _HEX_RUN = _compile(r"(?:0x)?(?:[0-9a-fA-F]{2}[\s:]?){12,}")
 
 
+_STRIP = {ord(c): None for c in (*_ZERO_WIDTH, *_BIDI)} | {code: None for code in _TAGS}
+_SUSPECT = _compile(
+    "[\u00ad\u180e\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"
+)
+
+
 def normalise(text: str) -> str:
     """NFKC, zero-width, bidi and tag characters removed, lower-case, runs of spaces folded
     (line breaks kept, for patterns anchored at the start of a line)."""
-    cleaned = "".join(
-        c for c in text if c not in _ZERO_WIDTH and c not in _BIDI and ord(c) not in _TAGS
-    )
-    folded = unicodedata.normalize("NFKC", cleaned).lower()
+    folded = unicodedata.normalize("NFKC", text.translate(_STRIP)).lower()
     return "\n".join(" ".join(line.split()) for line in folded.splitlines() if line.strip())
 
 
@@ -531,16 +547,19 @@ def _is_pictograph(char: str) -> bool:
 
 def _invisible(text: str) -> bool:
     """Invisible or tag characters that are not part of an emoji or script's normal use."""
-    for index, char in enumerate(text):
+    for match in _SUSPECT.finditer(text):
+        index = match.start()
+        char = text[index]
         code = ord(char)
         if char in _BIDI:
             return True
         if code in _TAGS:
-            # flag tag sequences follow U+1F3F4 (waving black flag)
-            back = index
-            while back > 0 and ord(text[back - 1]) in _TAGS:
-                back -= 1
-            if back == 0 or text[back - 1] != "\U0001f3f4":
+            # A run of tags is benign only as a flag sequence after U+1F3F4 (black flag);
+            # the run was judged at its first character.
+            before = text[index - 1] if index else ""
+            if before and ord(before) in _TAGS:
+                continue
+            if before != "\U0001f3f4":
                 return True
         elif char in ("\u200d", "\u200c"):
             before = text[index - 1] if index else ""
@@ -583,9 +602,15 @@ def _decoded_payloads(text: str) -> list[str]:
     return found
 
 
+_ANY_PII = _any_of([_EMAIL, _PHONE, _CARD, _SSN, _IBAN, _IPV4, _IPV6])
+_ANY_SIGNAL = _any_of([p for _, p in _SIGNALS] + [_TURN])
+
+
 def _signals(text: str) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for reading in readings(text):
+        if not _ANY_SIGNAL.search(reading):
+            continue
         found.update(name for name, pattern in _SIGNALS if pattern.search(reading))
         if len({m.group(1) for m in _TURN.finditer(reading)}) >= 2:
             found.add("delimiter_spoofing")

@@ -8,9 +8,12 @@ leeway, audience.
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import cachetools
 import jwt
 
 from authz.identity import model
@@ -50,8 +53,9 @@ class JwtProvider:
         self.config = config
         self.jwks = jwks
 
-    def verify(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
-        """Return the verified claims, or raise TokenRejected."""
+    def verify(self, token: str, header: dict[str, Any]) -> tuple[dict[str, Any], jwt.PyJWK]:
+        """Return the verified claims and the key that verified them, or raise
+        TokenRejected."""
         cfg = self.config
         alg = header.get("alg")
         if alg not in cfg.algorithms:
@@ -66,7 +70,7 @@ class JwtProvider:
         last: Exception | None = None
         for key in candidates:
             try:
-                return self._decode(token, key, alg)
+                return self._decode(token, key, alg), key
             except jwt.InvalidSignatureError as exc:
                 last = exc
         raise TokenRejected(model.BAD_SIGNATURE, f"signature does not verify ({last})", cfg.issuer)
@@ -137,17 +141,51 @@ def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames
     )
 
 
+@dataclass(frozen=True)
+class _Verified:
+    claims: dict[str, Any]
+    provider: JwtProvider
+    kid: str | None
+    key: jwt.PyJWK
+
+
 class JwtVerifier:
-    """All configured issuers; a token is routed to its issuer's provider."""
+    """All configured issuers; a token is routed to its issuer's provider.
+
+    A verified token is remembered for VERIFIED_TTL seconds (bounded LRU), so a client that
+    sends the same token on every request pays for the signature once; exp and nbf are
+    checked again on every use. Refused tokens are never remembered.
+    """
+
+    VERIFIED_TTL = 60.0
+    VERIFIED_MAX = 10_000
 
     def __init__(self, providers: list[JwtProvider]) -> None:
         self.providers = {p.config.issuer: p for p in providers}
         self.max_bytes = max((p.config.max_token_bytes for p in providers), default=16384)
+        self._verified: cachetools.TTLCache[str, _Verified] = cachetools.TTLCache(
+            maxsize=self.VERIFIED_MAX, ttl=self.VERIFIED_TTL
+        )
+        self._lock = threading.Lock()
 
     def verify(self, token: str) -> tuple[dict[str, Any], JwtProvider]:
         """Verified claims and the provider that verified them, or raise TokenRejected."""
         if len(token) > self.max_bytes:
             raise TokenRejected(model.TOO_LARGE, f"token longer than {self.max_bytes} bytes")
+        with self._lock:
+            remembered = self._verified.get(token)
+        # Reused only while the key that verified it is still published.
+        if remembered is not None and any(
+            k is remembered.key for k in remembered.provider.jwks.keys(remembered.kid)
+        ):
+            _still_valid(remembered.claims, remembered.provider.config)
+            return remembered.claims, remembered.provider
+        claims, provider, kid, key = self._verify(token)
+        with self._lock:
+            self._verified[token] = _Verified(claims, provider, kid, key)
+        return claims, provider
+
+    def _verify(self, token: str) -> tuple[dict[str, Any], JwtProvider, str | None, jwt.PyJWK]:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -157,4 +195,15 @@ class JwtVerifier:
         provider = self.providers.get(issuer) if isinstance(issuer, str) else None
         if provider is None:
             raise TokenRejected(model.UNKNOWN_ISSUER, f"issuer {issuer!r} is not trusted")
-        return provider.verify(token, header), provider
+        claims, key = provider.verify(token, header)
+        return claims, provider, header.get("kid"), key
+
+
+def _still_valid(claims: dict[str, Any], config: JwtProviderConfig) -> None:
+    """exp and nbf against the clock now, with the provider's leeway."""
+    now = time.time()
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if isinstance(exp, int | float) and exp < now - config.leeway_seconds:
+        raise TokenRejected(model.EXPIRED, "token expired", config.issuer)
+    if isinstance(nbf, int | float) and nbf > now + config.leeway_seconds:
+        raise TokenRejected(model.NOT_YET_VALID, "token not yet valid", config.issuer)
