@@ -132,6 +132,23 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
     variables = attrs.variables(config.reads)
     if any(root == "data" for root, _ in config.reads):
         variables["data"] = config.data
+    named = config.policy_named(attrs.context.get(ROUTE_POLICY_KEY, ""))
+    key = None
+    if config.cache is not None and named is not None:
+        key = config.cache.key(named.name, named.cache_paths, variables, attrs.identity.as_cel())
+        cached = config.cache.get(key, decision_id)
+        if cached is not None:
+            return cached
+    decision = _evaluate(config, attrs, variables, decision_id)
+    if key is not None and config.cache is not None:
+        config.cache.put(key, decision)
+    return decision
+
+
+def _evaluate(
+    config: CompiledConfig, attrs: Attributes, variables: dict[str, Any], decision_id: str
+) -> Decision:
+    """Bind the variables, select the policy and run its rules."""
     try:
         bound = config.engine.bind(variables)
     except EvaluationError as exc:

@@ -33,6 +33,7 @@ class Decision:
     remove_headers: tuple[str, ...] = ()
     response_headers: tuple[tuple[str, str], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False  # answered from the decision cache
 
     @property
     def outcome(self) -> str:

@@ -61,6 +61,8 @@ class Checker:
                 with self.tracing.child("authz.evaluate"):
                     decision = decide(config, attrs, decision_id)
                 self.metrics.detector_runs.inc(config.functions.request_runs())
+                if decision.cached:
+                    self.metrics.cache_hits.inc()
             except RequestError as exc:
                 decision = deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, 400)
             except Exception:  # fail closed on bugs too; the traceback is for operators

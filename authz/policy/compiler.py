@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authz.cache import DecisionCache, key_paths
 from authz.errors import ConfigError, ConfigIssue
 from authz.functions import FunctionLibrary
 from authz.identity.resolver import IdentityResolver
@@ -23,6 +24,8 @@ class CompiledExpr:
     source: str
     program: Program
     reads: frozenset[Read]
+    header_keys: frozenset[str] = frozenset()
+    all_headers: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class CompiledPolicy:
     default_allow: bool
     default_status: int
     require_identity: bool = False
+    cache_paths: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class CompiledConfig:
     needs_identity: bool
     functions: FunctionLibrary
     data: dict[str, Any]
+    cache: DecisionCache | None = None
 
     @property
     def parses_body(self) -> bool:
@@ -108,7 +113,13 @@ class _Compiler:
         if boolean and returns not in (None, "bool", "dyn"):
             self._report(source, 1, 1, f"{what} must be a bool expression, not {returns}")
             return None
-        return CompiledExpr(str(source), program, frozenset(analysis.reads))
+        return CompiledExpr(
+            str(source),
+            program,
+            frozenset(analysis.reads),
+            frozenset(analysis.header_keys),
+            analysis.all_headers,
+        )
 
     def _report(self, source: Located, line: int, col: int, message: str) -> None:
         file_line, file_col = source.expression_position(line, col)
@@ -147,6 +158,7 @@ class _Compiler:
         if policy.match is not None:
             match = self.expr(policy.match, f"policy '{policy.name}' match", boolean=True)
         rules = tuple(r for r in (self.rule(r, policy.name) for r in policy.rules) if r)
+        exprs = _policy_exprs(match, rules)
         return CompiledPolicy(
             name=str(policy.name),
             match=match,
@@ -154,19 +166,28 @@ class _Compiler:
             default_allow=policy.default == ALLOW,
             default_status=policy.default_status,
             require_identity=policy.require_identity,
+            cache_paths=key_paths(
+                (r for e in exprs for r in e.reads),
+                (k for e in exprs for k in e.header_keys),
+                any(e.all_headers for e in exprs),
+                policy.require_identity,
+            ),
         )
 
 
-def _all_exprs(policies: tuple[CompiledPolicy, ...]) -> list[CompiledExpr]:
-    exprs: list[CompiledExpr] = []
-    for policy in policies:
-        if policy.match is not None:
-            exprs.append(policy.match)
-        for rule in policy.rules:
-            exprs.append(rule.when)
-            for group in (rule.headers, rule.response_headers, rule.metadata):
-                exprs.extend(e for _, e in group)
+def _policy_exprs(
+    match: CompiledExpr | None, rules: tuple[CompiledRule, ...]
+) -> list[CompiledExpr]:
+    exprs: list[CompiledExpr] = [match] if match is not None else []
+    for rule in rules:
+        exprs.append(rule.when)
+        for group in (rule.headers, rule.response_headers, rule.metadata):
+            exprs.extend(e for _, e in group)
     return exprs
+
+
+def _all_exprs(policies: tuple[CompiledPolicy, ...]) -> list[CompiledExpr]:
+    return [e for p in policies for e in _policy_exprs(p.match, p.rules)]
 
 
 def compile_config(config: Config, engine_name: str | None = None) -> CompiledConfig:
@@ -191,6 +212,9 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         needs_identity=needs_identity,
         functions=library,
         data=config.data,
+        cache=DecisionCache(config.cache.max_entries, config.cache.ttl_seconds)
+        if config.cache
+        else None,
     )
 
 

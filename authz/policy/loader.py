@@ -9,11 +9,11 @@ from authz.errors import ConfigError
 from authz.identity.apikey import ApiKey, load_api_keys
 from authz.identity.config import read_identity
 from authz.policy.engines import ENGINE_NAMES
-from authz.policy.model import ALLOW, DENY, Config, Limits, Policy, Rule
+from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
 from authz.policy.reader import Reader
 from authz.policy.source import Located, load_yaml
 
-TOP_KEYS = {"engine", "policies", "limits", "identity", "data"}
+TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache"}
 POLICY_KEYS = {"name", "match", "rules", "default", "default_status", "require_identity"}
 RULE_KEYS = {
     "name",
@@ -156,6 +156,14 @@ def load_config(path: str) -> Config:
     api_keys: list[ApiKey] = []
     if identity.api_keys is not None:
         api_keys = load_api_keys(identity.api_keys.file, reader)
+    cache = None
+    if "cache" in top:
+        where = reader.key(top, "cache", None)
+        section = reader.mapping(top["cache"] or {}, where, "cache", {"max_entries", "ttl_seconds"})
+        cache = CacheConfig(
+            max_entries=max(1, int(reader.number(section, "max_entries", where, 10_000))),
+            ttl_seconds=reader.number(section, "ttl_seconds", where, 30.0) or 30.0,
+        )
     data = top.get("data", {})
     if not isinstance(data, dict):
         reader.issue(reader.key(top, "data", None), "data must be a mapping")
@@ -170,6 +178,7 @@ def load_config(path: str) -> Config:
         identity=identity,
         api_keys=tuple(api_keys),
         data=plain(data),
+        cache=cache,
     )
 
 

@@ -22,6 +22,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """The decision cache (off unless the config has a `cache:` section)."""
+
+    max_entries: int = 10_000
+    ttl_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Rule:
     """`when` holds (CEL); the effect decides. Header and metadata values are CEL too."""
 
@@ -59,3 +67,4 @@ class Config:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     api_keys: tuple[ApiKey, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    cache: CacheConfig | None = None

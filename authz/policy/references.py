@@ -29,10 +29,17 @@ class Problem:
 
 @dataclass
 class Analysis:
-    """What one expression reads, and what is wrong with it."""
+    """What one expression reads, and what is wrong with it.
+
+    `header_keys` are the request headers read by literal name (`request.headers["x"]`,
+    `"x" in request.headers`); `all_headers` is set when the map is used any other way.
+    Together with `reads` they are exactly what a decision depends on (the cache key).
+    """
 
     reads: set[Read] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    header_keys: set[str] = field(default_factory=set)
+    all_headers: bool = False
 
 
 _parser = CELParser()
@@ -91,6 +98,7 @@ def analyse(source: str, extra_functions: frozenset[str] = frozenset()) -> Analy
     bound = _bound_names(tree)
     functions = FUNCTIONS | extra_functions
     dotted: set[int] = set()
+    _header_reads(tree, result)
     for node in tree.iter_subtrees_topdown():
         if node.data == "member_dot":
             root = _root_ident(node.children[0])  # type: ignore[arg-type]
@@ -153,3 +161,54 @@ def _check_field(result: Analysis, root_token: lark.Token, token: lark.Token) ->
         )
         return
     result.reads.add((root, name))
+
+
+def _string_literal(node: lark.Tree | lark.Token) -> str | None:
+    """The value of a plain string literal reached through single-child wrappers."""
+    while isinstance(node, lark.Tree) and len(node.children) == 1:
+        if node.data == "literal":
+            token = node.children[0]
+            text = str(token)
+            if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" and "\\" not in text:
+                return text[1:-1]
+            return None
+        node = node.children[0]
+    return None
+
+
+def _headers_member(node: lark.Tree | lark.Token) -> lark.Tree | None:
+    """The `request.headers` member_dot node reached through single-child wrappers."""
+    while isinstance(node, lark.Tree):
+        if node.data == "member_dot":
+            root = _root_ident(node.children[0])  # type: ignore[arg-type]
+            name = _token(node, 1)
+            if root is not None and str(root) == "request" and str(name) == "headers":
+                return node
+            return None
+        if len(node.children) != 1:
+            return None
+        node = node.children[0]
+    return None
+
+
+def _header_reads(tree: lark.Tree, result: Analysis) -> None:
+    """Literal header names read; any other use of request.headers reads them all."""
+    narrowed: set[int] = set()
+    for node in tree.iter_subtrees():
+        if node.data == "member_index" and len(node.children) == 2:
+            member = _headers_member(node.children[0])
+            key = _string_literal(node.children[1])
+            if member is not None and key is not None:
+                narrowed.add(id(member))
+                result.header_keys.add(key.lower())
+        elif node.data == "relation" and len(node.children) == 2:
+            operator = node.children[0]
+            if isinstance(operator, lark.Tree) and operator.data == "relation_in":
+                key = _string_literal(operator)
+                member = _headers_member(node.children[1])
+                if member is not None and key is not None:
+                    narrowed.add(id(member))
+                    result.header_keys.add(key.lower())
+    for node in tree.iter_subtrees():
+        if _headers_member(node) is node and id(node) not in narrowed:
+            result.all_headers = True

@@ -104,13 +104,18 @@ def test_tracing_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     assert not Tracing(Metrics()).enabled
 
 
-def test_otel_traces_sampler_is_honoured(tmp_path: Path, otlp_receiver: OtlpReceiver,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_otel_traces_sampler_is_honoured(
+    tmp_path: Path, otlp_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
-    config = compile_policy(tmp_path, """
+    config = compile_policy(
+        tmp_path,
+        """
         policies:
           - {name: p, match: "true", rules: [{name: r, when: "true", effect: allow}]}
-    """, "cel-cpp")
+    """,
+        "cel-cpp",
+    )
     metrics = Metrics()
     checker = Checker(config, Tracing(metrics, endpoint=otlp_receiver.endpoint), metrics)
     assert checker.check(to_check_request({"path": "/"})).allowed

@@ -1,0 +1,87 @@
+"""The decision cache: a decision is reused for a request that agrees on every attribute the
+selected policy reads (derived from its compiled expressions), and on nothing else.
+
+cachetools TTL+LRU, bounded in entries, one per loaded config (a reload starts empty).
+Only route-selected policies are cached (`context.policy`): `match` selection reads every
+policy's `match`, which the key would then have to cover. Identity is resolved before the
+lookup on every request, so an expired token never rides on a cached allow; nothing else a
+policy can read depends on the clock or on chance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import cachetools
+
+from authz.decision import Decision
+
+Path = tuple[str, ...]
+
+
+def key_paths(
+    reads: Iterable[tuple[str, str | None]],
+    header_keys: Iterable[str],
+    all_headers: bool,
+    require_identity: bool,
+) -> tuple[Path, ...]:
+    """The attribute paths a policy's decision depends on."""
+    paths: set[Path] = set()
+    for root, field in reads:
+        if (root, field) == ("request", "headers"):
+            continue
+        paths.add((root,) if field is None else (root, field))
+    if all_headers or ("request",) in paths:
+        paths.add(("request", "headers"))
+    else:
+        paths.update(("request", "headers", name) for name in header_keys)
+    if require_identity:
+        paths.update({("identity", "authenticated"), ("identity", "error")})
+    return tuple(sorted(paths))
+
+
+def _value(variables: dict[str, Any], identity: dict[str, Any], path: Path) -> Any:
+    value: Any = identity if path[0] == "identity" else variables.get(path[0])
+    for part in path[1:]:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+class DecisionCache:
+    """Decisions by (policy, values of the paths it reads)."""
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self._entries: cachetools.TTLCache[bytes, Decision] = cachetools.TTLCache(
+            maxsize=max_entries, ttl=ttl_seconds
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(
+        policy: str, paths: tuple[Path, ...], variables: dict[str, Any], identity: dict[str, Any]
+    ) -> bytes:
+        """A digest of the policy name and every value it reads."""
+        values = [policy, *(_value(variables, identity, p) for p in paths)]
+        text = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+    def get(self, key: bytes, decision_id: str) -> Decision | None:
+        """A cached decision under a fresh decision id, or None."""
+        with self._lock:
+            found = self._entries.get(key)
+        if found is None:
+            return None
+        return dataclasses.replace(found, decision_id=decision_id, cached=True)
+
+    def put(self, key: bytes, decision: Decision) -> None:
+        """Remember a decision."""
+        with self._lock:
+            self._entries[key] = decision
+
+    def __len__(self) -> int:
+        return len(self._entries)

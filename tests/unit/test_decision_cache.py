@@ -1,0 +1,97 @@
+"""The decision cache: keyed on exactly what the selected policy reads."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from authz.policy.compiler import CompiledConfig
+from tests.support import tokens
+from tests.unit.helpers import ENGINES, compile_policy, decide_request
+
+KEY = tokens.rsa_key("cache-1")
+
+
+@pytest.fixture(params=ENGINES)
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> CompiledConfig:
+    """A cached policy that reads one header, the path and the identity."""
+    import json
+
+    (tmp_path / "jwks.json").write_text(json.dumps(tokens.jwks(KEY)))
+    return compile_policy(
+        tmp_path,
+        f"""
+        cache: {{max_entries: 100, ttl_seconds: 60}}
+        identity:
+          jwt: [{{issuer: "{tokens.ISSUER}", jwks_file: jwks.json, algorithms: [RS256]}}]
+        policies:
+          - name: team
+            require_identity: true
+            rules:
+              - name: ml
+                when: 'request.headers["x-team"] == "ml" && request.path.startsWith("/a")'
+                effect: allow
+                headers: {{x-who: identity.subject}}
+              - {{name: other, when: "true", effect: deny}}
+          - name: uncached
+            match: "true"
+            rules: [{{name: any, when: "true", effect: allow}}]
+    """,
+        request.param,
+    )
+
+
+def req(token: str, team: str = "ml", path: str = "/a", **extra: str) -> dict:
+    """A request routed to the team policy."""
+    return {
+        "path": path,
+        "context": {"policy": "team"},
+        "headers": {"authorization": f"Bearer {token}", "x-team": team, **extra},
+    }
+
+
+def test_same_attributes_hit_with_a_fresh_decision_id(config: CompiledConfig) -> None:
+    token = tokens.mint(KEY, sub="alice")
+    first = decide_request(config, req(token, **{"x-request-id": "1"}))
+    second = decide_request(config, req(token, **{"x-request-id": "2"}))  # not read
+    assert first.allowed and not first.cached
+    assert second.cached and second.allowed
+    assert second.decision_id != first.decision_id
+    assert dict(second.headers) == {"x-who": "alice"}
+
+
+def test_anything_the_policy_reads_changes_the_key(config: CompiledConfig) -> None:
+    token = tokens.mint(KEY, sub="alice")
+    assert decide_request(config, req(token)).allowed
+    assert not decide_request(config, req(token, team="ops")).allowed
+    assert not decide_request(config, req(token, path="/b")).cached
+    bob = decide_request(config, req(tokens.mint(KEY, sub="bob")))
+    assert not bob.cached and dict(bob.headers) == {"x-who": "bob"}
+
+
+def test_an_expired_token_never_rides_on_a_cached_allow(config: CompiledConfig) -> None:
+    good = tokens.mint(KEY, sub="alice")
+    assert decide_request(config, req(good)).allowed
+    expired = tokens.mint(KEY, sub="alice", exp=int(time.time()) - 3600)
+    decision = decide_request(config, req(expired))
+    assert (decision.allowed, decision.status, decision.cached) == (False, 401, False)
+
+
+def test_match_selected_policies_are_not_cached(config: CompiledConfig) -> None:
+    assert not decide_request(config, {"path": "/x"}).cached
+    assert not decide_request(config, {"path": "/x"}).cached
+    assert config.cache is not None and len(config.cache) == 0
+
+
+def test_key_paths_follow_the_compiled_expressions(config: CompiledConfig) -> None:
+    team = config.policy_named("team")
+    assert team is not None
+    assert team.cache_paths == (
+        ("identity", "authenticated"),
+        ("identity", "error"),
+        ("identity", "subject"),
+        ("request", "headers", "x-team"),
+        ("request", "path"),
+    )
