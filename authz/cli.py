@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from authz.errors import ConfigError, RequestError
@@ -29,7 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         "--listen", default="127.0.0.1:9191", help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)"
     )
     serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
-    serve.add_argument("--threads", type=int, default=16, help="gRPC worker threads")
+    serve.add_argument("--threads", type=int, default=16, help="gRPC threads per worker")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes sharing the port (default: the number of cores)",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--admin-listen",
         default="127.0.0.1:9192",
@@ -96,6 +104,8 @@ def _serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     config = load(args.config, args.engine)
+    if args.workers > 1 and not args.listen.startswith("unix:"):
+        return _supervise(args)
     metrics = Metrics()
     options = LogOptions(
         headers=args.log_headers,
@@ -113,7 +123,44 @@ def _serve(args: argparse.Namespace) -> int:
     tracing = Tracing(metrics, endpoint=args.otlp_endpoint, record_subject=not args.no_subject)
     checker = Checker(config, tracing, metrics, DecisionLog(stream, options))
     try:
-        return serve(Server(checker, args.listen, args.admin_listen or None, args.threads))
+        server = Server(
+            checker,
+            args.listen,
+            args.admin_listen or None,
+            args.threads,
+            reuse_port=args.reuse_port,
+        )
+        return serve(server)
+    except ServerError as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Run `--workers N` worker processes on one port (the config already loaded once)."""
+    from authz.server import ServerError
+    from authz.workers import Supervisor
+
+    passed = [
+        "--config",
+        args.config,
+        "--listen",
+        args.listen,
+        "--threads",
+        str(args.threads),
+        "--decision-log",
+        args.decision_log,
+        "--log-body",
+        str(args.log_body),
+    ]
+    for flag, value in (("--engine", args.engine), ("--otlp-endpoint", args.otlp_endpoint)):
+        if value:
+            passed += [flag, value]
+    for flag, on in (("--log-headers", args.log_headers), ("--no-subject", args.no_subject)):
+        if on:
+            passed.append(flag)
+    try:
+        return Supervisor(args.workers, passed, args.listen, args.admin_listen or None).run()
     except ServerError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return EXIT_USAGE

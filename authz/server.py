@@ -37,14 +37,20 @@ class Server:
     together."""
 
     def __init__(
-        self, checker: Checker, listen: str, admin_listen: str | None, threads: int = 16
+        self,
+        checker: Checker,
+        listen: str,
+        admin_listen: str | None,
+        threads: int = 16,
+        reuse_port: bool = False,
     ) -> None:
         self.checker = checker
         self.listen = listen
         self.ready = False
         self.grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="check"),
-            options=[("grpc.so_reuseport", 0)],
+            # Workers share the port (SO_REUSEPORT); a lone server must own it.
+            options=[("grpc.so_reuseport", int(reuse_port))],
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
             AuthorizationService(checker), self.grpc

@@ -44,6 +44,8 @@ def serve_command(config: Path, *args: str) -> list[str]:
         str(config),
         "--admin-listen",
         "127.0.0.1:0",
+        "--workers",
+        "1",
         *args,
     ]
 

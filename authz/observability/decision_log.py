@@ -9,6 +9,7 @@ value, like the body excerpt, has detector findings (secrets, personal data) red
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class DecisionLog:
             "method": request.method if request else None,
             "path": request.path if request else None,
             "latency_ms": round(latency_s * 1000, 3),
+            "worker": os.getpid(),
         }
         if request is not None and self.options.headers:
             entry["headers"] = {

@@ -7,7 +7,18 @@ dynamic metadata (see authz.decision).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # 100 µs to 1 s, including 5, 10, 25 and 50 ms.
 LATENCY_BUCKETS = (
@@ -63,6 +74,7 @@ class Metrics:
             "authz_config_generation",
             "Generation of the config being served (1 = first).",
             registry=self.registry,
+            multiprocess_mode="max",
         )
         self.spans_dropped = Counter(
             "authz_trace_spans_dropped_total",
@@ -90,5 +102,11 @@ class Metrics:
             self.evaluation_errors.labels(reason).inc()
 
     def exposition(self) -> bytes:
-        """The text format for /metrics."""
-        return generate_latest(self.registry)
+        """The text format for /metrics: this process's registry, or, when worker processes
+        share a PROMETHEUS_MULTIPROC_DIR, the sum over all of them."""
+        directory = os.environ.get(MULTIPROC_ENV)
+        if not directory:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry)

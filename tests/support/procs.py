@@ -803,6 +803,9 @@ def start_authz(
     admin_args = (
         [] if "--admin-listen" in extra_args else ["--admin-listen", f"{LOCALHOST}:{admin_port}"]
     )
+    # One process per service unless the test asks for workers (fewer processes, faster).
+    if "--workers" not in extra_args:
+        admin_args += ["--workers", "1"]
     proc = Proc(
         [
             sys.executable,

@@ -1,0 +1,90 @@
+"""`authz serve --workers N`: N processes on one port, one admin port summing their metrics,
+a dead worker replaced, SIGTERM draining them all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+
+from authz._proto.envoy.service.auth.v3 import external_auth_pb2_grpc
+from authz.request_file import to_check_request
+
+EXAMPLE = Path("deploy/envoy/policies/example.yaml")
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of pid (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def checks(target: str, count: int) -> None:
+    """`count` Checks, each on a new connection (so the kernel spreads them)."""
+    for _ in range(count):
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+            stub = external_auth_pb2_grpc.AuthorizationStub(ch)
+            reply = stub.Check(
+                to_check_request({"path": "/public/x", "context": {"policy": "public"}}), timeout=10
+            )
+            assert reply.status.code == 0
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Samples from /metrics."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_workers_share_the_port_and_the_metrics(authz_factory) -> None:
+    authz = authz_factory(EXAMPLE, extra_args=("--workers", "2"))
+    workers = children(authz.proc.pid)
+    assert len(workers) == 2
+    checks(authz.target, 60)
+    time.sleep(0.3)
+    pids = {json.loads(x)["worker"] for x in authz.log_text().splitlines() if x.startswith("{")}
+    assert pids == set(workers)  # both workers answered
+    samples = scrape(authz.admin_url("/metrics"))
+    assert samples["authz_check_duration_seconds_count"] == 60.0
+    with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=5) as resp:
+        assert json.loads(resp.read()) == {"ready": True, "workers": 2, "alive": 2}
+
+
+def test_a_dead_worker_is_replaced_and_sigterm_stops_all(authz_factory) -> None:
+    authz = authz_factory(EXAMPLE, extra_args=("--workers", "2"))
+    first = children(authz.proc.pid)
+    os.kill(first[0], signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = children(authz.proc.pid)
+        if len(now) == 2 and first[0] not in now:
+            break
+        time.sleep(0.1)
+    assert len(now) == 2 and first[0] not in now
+    checks(authz.target, 10)
+    authz.proc.send_signal(signal.SIGTERM)
+    assert authz.proc.wait(30) == 0
+    assert all(
+        not Path(f"/proc/{pid}").exists()
+        or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        for pid in now
+    )
