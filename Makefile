@@ -28,6 +28,9 @@ run: install
 test: install
 	$(PY) -m pytest -q tests
 
+bench: install
+	$(PY) bench/run.py
+
 lint: install
 	$(VENV)/bin/ruff check authz tests protos deploy
 	$(VENV)/bin/ruff format --check authz tests protos deploy

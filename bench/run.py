@@ -1,0 +1,384 @@
+"""`make bench`: the floor and authz side by side, through a real Envoy and straight at gRPC.
+
+One run, same load for every target:
+- wrk through Envoy (ext_authz in front of a direct response) at full speed;
+- h2load with a recorded CheckRequest straight at the gRPC port;
+- h2load through Envoy at a fixed rate of half the floor's maximum (p50/p99 under load that
+  both can carry).
+Targets: the always-allow floor (bench/trivial_server.py); authz on the reference policy set
+(bench/reference.yaml) with each engine, with 2 workers, and with the decision cache.
+Then RSS per worker, and RSS before/after one million in-process checks.
+Prints a table and writes bench/results.json. No assertion anywhere: these are figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import workload  # noqa: E402
+
+PY = sys.executable
+ENVOY = str(Path(sys.executable).parent / "envoy")
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 32
+MILLION = int(os.environ.get("BENCH_CHECKS", "1000000"))
+
+
+@dataclass
+class Figures:
+    """One measurement."""
+
+    target: str
+    load: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ensure_tools() -> None:
+    """wrk and h2load from Debian, installed if missing."""
+    missing = [p for p, b in (("wrk", "wrk"), ("nghttp2-client", "h2load")) if not shutil.which(b)]
+    if missing:
+        print(f"installing {' '.join(missing)} from Debian ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    """Until something accepts connections on port."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def wait_serving(port: int) -> None:
+    """Until grpc.health says SERVING (authz) or the port accepts (the floor)."""
+    wait_port(port)
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                          timeout=1)
+                return
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # the floor has no health
+                    return
+        time.sleep(0.1)
+
+
+class Workdir:
+    """Files the tools need: wrk's script, h2load's request body, Envoy's config."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="authz-bench-"))
+        token = workload.token()
+        self.body = workload.chat_body()
+        self.headers = workload.headers(token)
+        lua = ["wrk.method = 'POST'", f"wrk.body = {json.dumps(self.body.decode())}"]
+        lua += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in self.headers.items()]
+        (self.path / "chat.lua").write_text("\n".join(lua) + "\n")
+        (self.path / "chat.json").write_bytes(self.body)
+        from authz.request_file import to_check_request
+
+        check = to_check_request({
+            "method": "POST", "path": workload.PATH, "headers": self.headers,
+            "body": self.body.decode(), "context": {"policy": "chat"},
+            "source": {"address": "10.0.0.7", "port": 40000},
+        }).SerializeToString()
+        (self.path / "check.grpc").write_bytes(b"\0" + len(check).to_bytes(4, "big") + check)
+        cached = (HERE / "reference.yaml").read_text() + "\ncache: {max_entries: 10000}\n"
+        self.cached_policy = HERE / ".reference-cached.yaml"
+        self.cached_policy.write_text(cached)
+
+    def envoy_config(self, authz_port: int) -> tuple[Path, int, int]:
+        """Render Envoy's config for a target; returns path, listener and admin ports."""
+        listen, admin = free_port(), free_port()
+        text = string.Template((HERE / "envoy.yaml.tmpl").read_text()).substitute(
+            listen_port=listen, admin_port=admin, authz_port=authz_port)
+        path = self.path / f"envoy-{authz_port}.yaml"
+        path.write_text(text)
+        return path, listen, admin
+
+
+def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A process in its own group, output to a log."""
+    return subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True, cwd=ROOT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group, then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wrk(url: str, script: Path) -> tuple[float, float, float, int]:
+    """req/s, p50 ms, p99 ms, errors (non-2xx + socket errors) from wrk --latency."""
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency",
+                          "-s", str(script), url], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)", r"Socket errors:.*?(\d+)"):
+        match = re.search(pattern, out)
+        errors += int(match.group(1)) if match else 0
+    return rps, pct("50"), pct("99"), errors
+
+
+def h2load(url: str, body: Path, headers: dict[str, str], *, h1: bool = False,
+           rate: float | None = None, clients: int = 16, log: Path) -> tuple[float, float, float, int]:
+    """req/s, p50 ms, p99 ms, errors from h2load and its per-request log."""
+    command = ["h2load", f"-c{clients}", f"-D{DURATION}", "-d", str(body), "--log-file", str(log)]
+    command += ["--h1"] if h1 else ["-m8"]
+    if rate is not None:
+        command += [f"--rps={max(rate / clients, 0.1):.2f}"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True).stdout
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
+    failed = re.search(r"(\d+) failed, (\d+) errored", out)
+    durations = sorted(int(line.split()[2]) / 1000 for line in log.read_text().splitlines()
+                       if line.strip())
+    if not durations:
+        return rps, 0.0, 0.0, int(failed.group(1)) if failed else 0
+    p50 = statistics.median(durations)
+    p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))]
+    return rps, p50, p99, (int(failed.group(1)) + int(failed.group(2))) if failed else 0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+    """The serving processes: the children of a supervisor, or the process itself."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == proc.pid:
+                kids.append(int(entry))
+    return kids or [proc.pid]
+
+
+def measure(name: str, command: list[str], port: int, work: Workdir,
+            fixed_rate: float | None, full: bool = True) -> list[Figures]:
+    """All loads against one target (`full=False`: only the fixed-rate run)."""
+    logs = work.path / name.replace(" ", "_")
+    logs.mkdir()
+    server = start(command, logs / "server.log")
+    results: list[Figures] = []
+    try:
+        wait_serving(port)
+        config, listen, admin = work.envoy_config(port)
+        envoy = start([ENVOY, "-c", str(config), "--concurrency", "2", "-l", "error",
+                       "--disable-hot-restart"], logs / "envoy.log")
+        try:
+            wait_port(listen)
+            url = f"http://127.0.0.1:{listen}{workload.PATH}"
+            if full:
+                print(f"  {name}: wrk through Envoy ...", flush=True)
+                rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
+                rss = [round(rss_mb(pid), 1) for pid in worker_pids(server)]
+                results.append(Figures(name, "wrk via Envoy", rps, p50, p99, errors,
+                                       {"rss_mb_per_worker": rss}))
+            if fixed_rate is not None:
+                print(f"  {name}: fixed {fixed_rate:.0f} req/s through Envoy ...", flush=True)
+                rps, p50, p99, errors = h2load(url, work.path / "chat.json", work.headers,
+                                               h1=True, rate=fixed_rate, clients=8,
+                                               log=logs / "fixed.log")
+                results.append(Figures(name, f"fixed {fixed_rate:.0f}/s via Envoy", rps, p50,
+                                       p99, errors))
+        finally:
+            stop(envoy)
+        if not full:
+            return results
+        print(f"  {name}: h2load straight at gRPC ...", flush=True)
+        grpc_url = f"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check"
+        rps, p50, p99, errors = h2load(grpc_url, work.path / "check.grpc",
+                                       {"content-type": "application/grpc", "te": "trailers"},
+                                       log=logs / "grpc.log")
+        results.append(Figures(name, "h2load gRPC", rps, p50, p99, errors))
+    finally:
+        stop(server)
+    return results
+
+
+def million_checks() -> dict[str, float]:
+    """RSS before and after MILLION in-process checks on the reference set (cel-cpp)."""
+    from authz.policy.compiler import load
+    from authz.request_file import to_check_request
+    from authz.service import Checker
+
+    checker = Checker(load(str(HERE / "reference.yaml")))
+    token = workload.token()
+    requests = [to_check_request({
+        "method": "POST", "path": workload.PATH, "headers": workload.headers(token),
+        "body": workload.chat_body(4096 + i).decode(), "context": {"policy": "chat"},
+        "source": {"address": "10.0.0.7", "port": 40000}}) for i in range(16)]
+    for request in requests * 200:
+        checker.check(request)  # warm up
+    before = rss_mb(os.getpid())
+    started = time.perf_counter()
+    for index in range(MILLION):
+        checker.check(requests[index % len(requests)])
+    elapsed = time.perf_counter() - started
+    after = rss_mb(os.getpid())
+    return {"checks": MILLION, "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
+            "growth_pct": round((after - before) / before * 100, 2),
+            "us_per_check": round(elapsed / MILLION * 1e6, 1)}
+
+
+def main() -> int:
+    """Run everything, print the table, write bench/results.json."""
+    ensure_tools()
+    work = Workdir()
+    serve = [PY, "-m", "authz", "serve", "--decision-log", "", "--admin-listen", ""]
+    all_results: list[Figures] = []
+
+    floor_port = free_port()
+    print("floor (always-allow, sync grpcio, 1 process)", flush=True)
+    floor = measure("floor", [PY, str(HERE / "trivial_server.py"), "--port", str(floor_port)],
+                    floor_port, work, fixed_rate=None)
+    half = floor[0].rps / 2
+    floor += measure("floor@half", [PY, str(HERE / "trivial_server.py"), "--port",
+                                    str(floor_port)], floor_port, work, half, full=False)
+    all_results += floor
+    targets = [
+        ("authz cel-cpp w1", ["--workers", "1"], half),
+        ("authz cel-cpp w2", ["--workers", "2"], None),
+        ("authz cel-cpp w1 cache", ["--workers", "1"], None),
+        ("authz cel-python w1", ["--workers", "1", "--engine", "cel-python"], None),
+    ]
+    for name, extra, rate in targets:
+        port = free_port()
+        policy = work.cached_policy if "cache" in name else HERE / "reference.yaml"
+        print(name, flush=True)
+        command = [*serve, "--config", str(policy), "--listen", f"127.0.0.1:{port}", *extra]
+        all_results += measure(name, command, port, work, rate)
+
+    print(f"{MILLION} in-process checks for memory growth ...", flush=True)
+    memory = million_checks()
+    report(all_results, memory)
+    return 0
+
+
+def ratio(results: list[Figures], target: str, load: str, base: str = "floor",
+          key: str = "rps") -> float | None:
+    """target/base for one load."""
+    def find(name: str) -> Figures | None:
+        return next((r for r in results if r.target == name and r.load.startswith(load)), None)
+
+    a, b = find(target), find(base)
+    if a is None or b is None or getattr(b, key) == 0:
+        return None
+    return round(getattr(a, key) / getattr(b, key), 2)
+
+
+def report(results: list[Figures], memory: dict[str, float]) -> None:
+    """Print the table and the target ratios; write bench/results.json."""
+    floor_wrk = next(r for r in results if r.target == "floor" and r.load == "wrk via Envoy")
+    floor_grpc = next(r for r in results if r.target == "floor" and r.load == "h2load gRPC")
+    print()
+    print(f"{'target':<24}{'load':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x floor':>9}"
+          f"{'errors':>8}")
+    for r in results:
+        base = floor_wrk if r.load == "wrk via Envoy" else (
+            floor_grpc if r.load == "h2load gRPC" else None)
+        times = f"{r.rps / base.rps:.2f}" if base and base.rps else "-"
+        print(f"{r.target:<24}{r.load:<26}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+              f"{times:>9}{r.errors:>8}")
+    for r in results:
+        if "rss_mb_per_worker" in r.extra:
+            print(f"RSS per worker, {r.target}: {r.extra['rss_mb_per_worker']} MiB")
+    targets = {
+        "req/s through Envoy, default engine / floor (target >= 0.9)":
+            ratio(results, "authz cel-cpp w1", "wrk"),
+        "p99 at half the floor's max, default engine / floor (target <= 1.3)":
+            ratio(results, "authz cel-cpp w1", "fixed", "floor@half", "p99_ms"),
+        "req/s with decision-cache hits / floor (target >= 1.0)":
+            ratio(results, "authz cel-cpp w1 cache", "wrk"),
+        "gRPC req/s, 2 workers / 1 worker (target >= 1.7)":
+            ratio(results, "authz cel-cpp w2", "h2load", "authz cel-cpp w1"),
+    }
+    print()
+    for label, value in targets.items():
+        print(f"{label}: {value}")
+    print(f"memory: {memory}")
+    machine = {"cpus": os.cpu_count(), "machine": platform.machine(),
+               "python": platform.python_version(), "kernel": platform.release(),
+               "cpu_model": _cpu_model()}
+    out = {"machine": machine, "duration_s": DURATION, "results": [asdict(r) for r in results],
+           "ratios": targets, "memory": memory,
+           "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(f"machine: {machine}")
+    print("written: bench/results.json")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
