@@ -19,6 +19,7 @@ from typing import Any
 
 import cachetools
 
+from authz.attributes import Attributes
 from authz.decision import Decision
 
 Path = tuple[str, ...]
@@ -45,11 +46,42 @@ def key_paths(
     return tuple(sorted(paths))
 
 
-def _value(variables: dict[str, Any], identity: dict[str, Any], path: Path) -> Any:
-    value: Any = identity if path[0] == "identity" else variables.get(path[0])
-    for part in path[1:]:
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+# Attributes computed from the body: the key takes the body's bytes (and what else the
+# views depend on) instead, so a cache hit never parses JSON or builds a view.
+BODY_DERIVED = frozenset({"body", "llm", "mcp"})
+
+
+def _value(attrs: Attributes, path: Path) -> Any:
+    """The value at an attribute path, straight from the typed attributes."""
+    root = path[0]
+    if root in BODY_DERIVED or root == "data":
+        return None  # the body token covers these; data is constant for a config
+    if root == "request":
+        request = attrs.request
+        if len(path) == 1:
+            return request.as_cel()
+        if path[1] == "headers":
+            return request.headers.get(path[2]) if len(path) == 3 else request.headers
+        return request.path if path[1] == "path_segments" else getattr(request, path[1])
+    if root in ("source", "destination"):
+        peer = getattr(attrs, root)
+        return peer.as_cel() if len(path) == 1 else getattr(peer, path[1])
+    if root == "identity":
+        return attrs.identity.as_cel() if len(path) == 1 else getattr(attrs.identity, path[1])
+    if root == "metadata":
+        return attrs.metadata()
+    return attrs.context
+
+
+def _body_token(attrs: Attributes) -> list[Any]:
+    body = attrs.body
+    return [
+        hashlib.blake2b(body.raw, digest_size=20).hexdigest(),
+        body.truncated,
+        body.content_type,
+        attrs.request.path,
+        attrs.request.headers.get("anthropic-version"),
+    ]
 
 
 class DecisionCache:
@@ -62,11 +94,11 @@ class DecisionCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(
-        policy: str, paths: tuple[Path, ...], variables: dict[str, Any], identity: dict[str, Any]
-    ) -> bytes:
+    def key(policy: str, paths: tuple[Path, ...], attrs: Attributes) -> bytes:
         """A digest of the policy name and every value it reads."""
-        values = [policy, *(_value(variables, identity, p) for p in paths)]
+        values: list[Any] = [policy, *(_value(attrs, p) for p in paths)]
+        if any(p[0] in BODY_DERIVED for p in paths):
+            values += _body_token(attrs)
         text = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
 

@@ -129,16 +129,16 @@ def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: st
 def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
     """Select a policy, evaluate its rules in order, and return the first match's effect."""
     config.functions.begin_request()
-    variables = attrs.variables(config.reads)
-    if any(root == "data" for root, _ in config.reads):
-        variables["data"] = config.data
     named = config.policy_named(attrs.context.get(ROUTE_POLICY_KEY, ""))
     key = None
     if config.cache is not None and named is not None:
-        key = config.cache.key(named.name, named.cache_paths, variables, attrs.identity.as_cel())
+        key = config.cache.key(named.name, named.cache_paths, attrs)
         cached = config.cache.get(key, decision_id)
         if cached is not None:
             return cached
+    variables = attrs.variables(config.reads)
+    if any(root == "data" for root, _ in config.reads):
+        variables["data"] = config.data
     decision = _evaluate(config, attrs, variables, decision_id)
     if key is not None and config.cache is not None:
         config.cache.put(key, decision)

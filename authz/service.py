@@ -88,8 +88,8 @@ class Checker:
         return dataclasses.replace(attrs, identity=identity)
 
     def _body(self, config: CompiledConfig, attrs: Attributes) -> None:
-        if not config.parses_body:
-            return
+        if not config.parses_body or config.cache is not None:
+            return  # with a cache, the body is parsed only on a miss, inside evaluation
         with self.tracing.child("authz.body") as span:
             parsed = attrs.body.parsed  # cached: later stages reuse it
             span.set_attribute("authz.body.bytes", len(attrs.body.raw))
