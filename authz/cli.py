@@ -30,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         "--listen", default="127.0.0.1:9191", help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)"
     )
     serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
-    serve.add_argument("--threads", type=int, default=16, help="gRPC threads per worker")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="gRPC threads per worker (checks are CPU-bound: few is faster)",
+    )
     serve.add_argument(
         "--workers",
         type=int,

@@ -532,10 +532,17 @@ def _despaced(text: str) -> str:
     return "\n".join(out)
 
 
+# Characters the second reading folds: digits and symbols used as letters, non-ASCII
+# look-alikes, and the wide gaps of spaced-out letters.
+_FOLDABLE = _compile(r"[0-9@$]|[^\x00-\x7f]|   ")
+
+
 def readings(text: str) -> list[str]:
     """The normalised text, and a second reading with look-alikes, leetspeak and spaced-out
     letters folded, when that differs."""
     first = normalise(text)
+    if not _FOLDABLE.search(text):
+        return [first]  # nothing a second reading would change
     spaced = unicodedata.normalize("NFKC", text).lower()
     second = normalise(_despaced(spaced).translate(_CONFUSABLES))
     return [first] if second == first else [first, second]
