@@ -18,6 +18,9 @@ FLOORS = {
     ("tuning", "secrets"): (0.97, 0.97),
     ("tuning", "pii"): (0.97, 0.97),
     ("tuning", "injection"): (0.95, 0.95),
+    ("heldout", "secrets"): (0.95, 0.90),
+    ("heldout", "pii"): (0.95, 0.95),
+    ("heldout", "injection"): (0.90, 0.40),
 }
 REPORT: list[str] = []
 
