@@ -22,7 +22,13 @@ from authz.decision import (
 )
 from authz.errors import EvaluationError
 from authz.identity.model import MISSING, MULTIPLE, Identity
-from authz.policy.compiler import CompiledConfig, CompiledExpr, CompiledPolicy, CompiledRule
+from authz.policy.compiler import (
+    PRECOMPUTED,
+    CompiledConfig,
+    CompiledExpr,
+    CompiledPolicy,
+    CompiledRule,
+)
 
 ROUTE_POLICY_KEY = "policy"
 _FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
@@ -139,23 +145,63 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
     variables = attrs.variables(config.reads)
     if any(root == "data" for root, _ in config.reads):
         variables["data"] = config.data
-    decision = _evaluate(config, attrs, variables, decision_id)
+    decision = _evaluate(config, attrs, variables, decision_id, named)
     if key is not None and config.cache is not None:
         config.cache.put(key, decision)
     return decision
 
 
+def _at(value: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        in_map = isinstance(value, dict) and isinstance(part, str) and part in value
+        in_list = (
+            isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value)
+        )
+        if in_map or in_list:
+            value = value[part]
+        else:
+            raise LookupError(part)
+    return value
+
+
+def _precompute(
+    config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any]
+) -> dict[str, Any]:
+    """Detector results the expressions read as `_fn[id]`. A path that does not resolve is
+    left out, so only an expression that reads it fails (as the call itself would have)."""
+    results: dict[str, Any] = {}
+    for ident in wanted:
+        function, path = config.calls[ident]  # type: ignore[index]
+        try:
+            value = _at(variables, path)
+        except LookupError:
+            continue
+        results[ident] = config.functions.call(function, value)
+    return results
+
+
 def _evaluate(
-    config: CompiledConfig, attrs: Attributes, variables: dict[str, Any], decision_id: str
+    config: CompiledConfig,
+    attrs: Attributes,
+    variables: dict[str, Any],
+    decision_id: str,
+    named: CompiledPolicy | None,
 ) -> Decision:
-    """Bind the variables, select the policy and run its rules."""
+    """Bind the variables, select the policy and run its rules. Detector results are
+    computed for the policy that decides (and, before that, for `match` expressions)."""
+    first = named.calls if named is not None else config.match_calls
+    if first:
+        variables[PRECOMPUTED] = _precompute(config, first, variables)
     try:
         bound = config.engine.bind(variables)
+        selected = _select(config, attrs.context, bound, decision_id)
+        if isinstance(selected, Decision):
+            return selected
+        if named is None and selected.calls - first:
+            variables[PRECOMPUTED] = _precompute(config, selected.calls | first, variables)
+            bound = config.engine.bind(variables)
     except EvaluationError as exc:
         return deny(EVALUATION_ERROR, str(exc), decision_id)
-    selected = _select(config, attrs.context, bound, decision_id)
-    if isinstance(selected, Decision):
-        return selected
     policy = selected
     if policy.require_identity and not attrs.identity.authenticated:
         return _unauthenticated(policy, attrs.identity, decision_id)

@@ -12,9 +12,11 @@ from authz.identity.resolver import IdentityResolver
 from authz.policy.engines import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
-from authz.policy.references import Read, analyse
+from authz.policy.references import Read, analyse, detector_calls
 from authz.policy.schema import ROOTS
 from authz.policy.source import Located
+
+PRECOMPUTED = "_fn"  # the variable holding precomputed detector results
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class CompiledExpr:
     reads: frozenset[Read]
     header_keys: frozenset[str] = frozenset()
     all_headers: bool = False
+    calls: frozenset[str] = frozenset()  # precomputed detector results it reads (_fn)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class CompiledPolicy:
     default_status: int
     require_identity: bool = False
     cache_paths: tuple[tuple[str, ...], ...] = ()
+    calls: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class CompiledConfig:
     functions: FunctionLibrary
     data: dict[str, Any]
     cache: DecisionCache | None = None
+    calls: dict[str, tuple[str, tuple[str | int, ...]]] | None = None
+    match_calls: frozenset[str] = frozenset()
 
     @property
     def parses_body(self) -> bool:
@@ -97,6 +103,7 @@ class _Compiler:
         self.engine = engine
         self.function_names = function_names
         self.issues: list[ConfigIssue] = []
+        self.calls: dict[str, tuple[str, tuple[str | int, ...]]] = {}
 
     def expr(self, source: Located, what: str, boolean: bool = False) -> CompiledExpr | None:
         analysis = analyse(source, self.function_names)
@@ -113,13 +120,37 @@ class _Compiler:
         if boolean and returns not in (None, "bool", "dyn"):
             self._report(source, 1, 1, f"{what} must be a bool expression, not {returns}")
             return None
+        program, calls = self._precomputed(source, program)
         return CompiledExpr(
             str(source),
             program,
             frozenset(analysis.reads),
             frozenset(analysis.header_keys),
             analysis.all_headers,
+            calls,
         )
+
+    def _precomputed(self, source: str, program: Program) -> tuple[Program, frozenset[str]]:
+        """Rewrite `secrets(llm.prompt_text)` and the like as reads of `_fn[...]`, values the
+        service computes once per request in Python. Calling a Python function from the C++
+        runtime leaks the converted argument (cel-expr-python 0.1.3: about the argument's
+        size per call, measured by `make bench`), so detector calls on attribute paths never
+        go through it. Calls on computed arguments stay calls."""
+        if not any(name in source for name in self.function_names):
+            return program, frozenset()
+        calls = detector_calls(source, self.function_names)
+        if not calls:
+            return program, frozenset()
+        rewritten, ids = source, set()
+        for call in reversed(calls):
+            ident = call.function + ":" + ".".join(str(p) for p in call.path)
+            self.calls[ident] = (call.function, call.path)
+            ids.add(ident)
+            rewritten = f'{rewritten[: call.start]}_fn["{ident}"]{rewritten[call.end :]}'
+        try:
+            return self.engine.compile(rewritten), frozenset(ids)
+        except CompileFailure:
+            return program, frozenset()
 
     def _report(self, source: Located, line: int, col: int, message: str) -> None:
         file_line, file_col = source.expression_position(line, col)
@@ -166,6 +197,7 @@ class _Compiler:
             default_allow=policy.default == ALLOW,
             default_status=policy.default_status,
             require_identity=policy.require_identity,
+            calls=frozenset(c for e in exprs for c in e.calls),
             cache_paths=key_paths(
                 (r for e in exprs for r in e.reads),
                 (k for e in exprs for k in e.header_keys),
@@ -193,7 +225,7 @@ def _all_exprs(policies: tuple[CompiledPolicy, ...]) -> list[CompiledExpr]:
 def compile_config(config: Config, engine_name: str | None = None) -> CompiledConfig:
     """Compile a loaded config; `engine_name` overrides the file's `engine`."""
     library = FunctionLibrary(config.limits.max_scan_chars)
-    engine = make_engine(engine_name or config.engine, sorted(ROOTS), library)
+    engine = make_engine(engine_name or config.engine, [*sorted(ROOTS), PRECOMPUTED], library)
     compiler = _Compiler(config, engine, library.names)
     policies = tuple(compiler.policy(p) for p in config.policies)
     if compiler.issues:
@@ -212,6 +244,8 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         needs_identity=needs_identity,
         functions=library,
         data=config.data,
+        calls=compiler.calls,
+        match_calls=frozenset(c for p in policies if p.match for c in p.match.calls),
         cache=DecisionCache(config.cache.max_entries, config.cache.ttl_seconds)
         if config.cache
         else None,

@@ -212,3 +212,64 @@ def _header_reads(tree: lark.Tree, result: Analysis) -> None:
     for node in tree.iter_subtrees():
         if _headers_member(node) is node and id(node) not in narrowed:
             result.all_headers = True
+
+
+@dataclass(frozen=True)
+class DetectorCall:
+    """`fn(path)` at [start, end) of the source, whose argument is a plain attribute path."""
+
+    start: int
+    end: int
+    function: str
+    path: tuple[str | int, ...]
+
+
+def _literal_key(node: lark.Tree) -> str | int | None:
+    text = _string_literal(node)
+    if text is not None:
+        return text
+    while isinstance(node, lark.Tree) and len(node.children) == 1:
+        if node.data == "literal":
+            token = str(node.children[0])
+            return int(token) if token.isdigit() else None
+        node = node.children[0]  # type: ignore[assignment]
+    return None
+
+
+def _simple_path(node: lark.Tree | lark.Token) -> tuple[str | int, ...] | None:
+    """root.a.b["c"][0] as ("root", "a", "b", "c", 0); None for anything else."""
+    while isinstance(node, lark.Tree) and len(node.children) == 1 and node.data != "primary":
+        node = node.children[0]
+    if not isinstance(node, lark.Tree):
+        return None
+    if node.data == "primary":
+        ident = node.children[0]
+        if isinstance(ident, lark.Tree) and ident.data == "ident":
+            return (str(ident.children[0]),)
+        return None
+    if node.data == "member_dot":
+        base = _simple_path(node.children[0])
+        name = _token(node, 1)
+        return None if base is None or name is None else (*base, str(name))
+    if node.data == "member_index" and len(node.children) == 2:
+        base = _simple_path(node.children[0])
+        key = _literal_key(node.children[1])  # type: ignore[arg-type]
+        return None if base is None or key is None else (*base, key)
+    return None
+
+
+def detector_calls(source: str, names: frozenset[str]) -> list[DetectorCall]:
+    """Calls of the named functions whose single argument is an attribute path."""
+    calls = []
+    for node in parse(source).iter_subtrees():
+        if node.data != "ident_arg" or str(node.children[0]) not in names:
+            continue
+        args = node.children[1] if len(node.children) > 1 else None
+        if not isinstance(args, lark.Tree) or len(args.children) != 1:
+            continue
+        path = _simple_path(args.children[0])
+        if path is not None and path[0] in ROOTS:
+            calls.append(
+                DetectorCall(node.meta.start_pos, node.meta.end_pos, str(node.children[0]), path)
+            )
+    return sorted(calls, key=lambda c: c.start)

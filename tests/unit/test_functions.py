@@ -146,3 +146,16 @@ def test_hostile_text_is_scanned_without_blowing_up(hostile: str) -> None:
     worker.start()
     worker.join(60)
     assert not worker.is_alive() and len(results) == 1
+
+
+def test_detector_calls_on_attribute_paths_are_precomputed(tmp_path: Path) -> None:
+    # cel-expr-python leaks each argument passed to a Python function, so calls on
+    # attribute paths are rewritten into reads of values computed once in Python.
+    config = compile_policy(tmp_path, POLICY, "cel-cpp")
+    chat_policy = config.policy_named("chat")
+    assert chat_policy is not None
+    assert chat_policy.calls == {"injection:llm.prompt_text", "secrets:llm.messages",
+                                 "pii:llm.prompt_text", "redact:llm.prompt_text",
+                                 "secrets:body.error"}
+    decision = decide_request(config, chat("card 4111111111111111"))
+    assert decision.rule == "leak"
