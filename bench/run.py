@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +62,11 @@ def ensure_tools() -> None:
     if missing:
         print(f"installing {' '.join(missing)} from Debian ...", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", *missing],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
 
 
 def free_port() -> int:
@@ -95,8 +97,9 @@ def wait_serving(port: int) -> None:
     while time.monotonic() < end:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             try:
-                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
-                                                          timeout=1)
+                health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
                 return
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # the floor has no health
@@ -118,11 +121,16 @@ class Workdir:
         (self.path / "chat.json").write_bytes(self.body)
         from authz.request_file import to_check_request
 
-        check = to_check_request({
-            "method": "POST", "path": workload.PATH, "headers": self.headers,
-            "body": self.body.decode(), "context": {"policy": "chat"},
-            "source": {"address": "10.0.0.7", "port": 40000},
-        }).SerializeToString()
+        check = to_check_request(
+            {
+                "method": "POST",
+                "path": workload.PATH,
+                "headers": self.headers,
+                "body": self.body.decode(),
+                "context": {"policy": "chat"},
+                "source": {"address": "10.0.0.7", "port": 40000},
+            }
+        ).SerializeToString()
         (self.path / "check.grpc").write_bytes(b"\0" + len(check).to_bytes(4, "big") + check)
         cached = (HERE / "reference.yaml").read_text() + "\ncache: {max_entries: 10000}\n"
         self.cached_policy = HERE / ".reference-cached.yaml"
@@ -132,7 +140,8 @@ class Workdir:
         """Render Envoy's config for a target; returns path, listener and admin ports."""
         listen, admin = free_port(), free_port()
         text = string.Template((HERE / "envoy.yaml.tmpl").read_text()).substitute(
-            listen_port=listen, admin_port=admin, authz_port=authz_port)
+            listen_port=listen, admin_port=admin, authz_port=authz_port
+        )
         path = self.path / f"envoy-{authz_port}.yaml"
         path.write_text(text)
         return path, listen, admin
@@ -140,8 +149,9 @@ class Workdir:
 
 def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     """A process in its own group, output to a log."""
-    return subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=ROOT)
+    return subprocess.Popen(
+        command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -157,8 +167,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def wrk(url: str, script: Path) -> tuple[float, float, float, int]:
     """req/s, p50 ms, p99 ms, errors (non-2xx + socket errors) from wrk --latency."""
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency",
-                          "-s", str(script), url], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: str) -> float:
@@ -172,8 +185,16 @@ def wrk(url: str, script: Path) -> tuple[float, float, float, int]:
     return rps, pct("50"), pct("99"), errors
 
 
-def h2load(url: str, body: Path, headers: dict[str, str], *, h1: bool = False,
-           rate: float | None = None, clients: int = 16, log: Path) -> tuple[float, float, float, int]:
+def h2load(
+    url: str,
+    body: Path,
+    headers: dict[str, str],
+    *,
+    h1: bool = False,
+    rate: float | None = None,
+    clients: int = 16,
+    log: Path,
+) -> tuple[float, float, float, int]:
     """req/s, p50 ms, p99 ms, errors from h2load and its per-request log."""
     command = ["h2load", f"-c{clients}", f"-D{DURATION}", "-d", str(body), "--log-file", str(log)]
     command += ["--h1"] if h1 else ["-m8"]
@@ -184,8 +205,9 @@ def h2load(url: str, body: Path, headers: dict[str, str], *, h1: bool = False,
     out = subprocess.run([*command, url], capture_output=True, text=True).stdout
     rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
     failed = re.search(r"(\d+) failed, (\d+) errored", out)
-    durations = sorted(int(line.split()[2]) / 1000 for line in log.read_text().splitlines()
-                       if line.strip())
+    durations = sorted(
+        int(line.split()[2]) / 1000 for line in log.read_text().splitlines() if line.strip()
+    )
     if not durations:
         return rps, 0.0, 0.0, int(failed.group(1)) if failed else 0
     p50 = statistics.median(durations)
@@ -215,8 +237,14 @@ def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     return kids or [proc.pid]
 
 
-def measure(name: str, command: list[str], port: int, work: Workdir,
-            fixed_rate: float | None, full: bool = True) -> list[Figures]:
+def measure(
+    name: str,
+    command: list[str],
+    port: int,
+    work: Workdir,
+    fixed_rate: float | None,
+    full: bool = True,
+) -> list[Figures]:
     """All loads against one target (`full=False`: only the fixed-rate run)."""
     logs = work.path / name.replace(" ", "_")
     logs.mkdir()
@@ -224,9 +252,20 @@ def measure(name: str, command: list[str], port: int, work: Workdir,
     results: list[Figures] = []
     try:
         wait_serving(port)
-        config, listen, admin = work.envoy_config(port)
-        envoy = start([ENVOY, "-c", str(config), "--concurrency", "2", "-l", "error",
-                       "--disable-hot-restart"], logs / "envoy.log")
+        config, listen, _admin = work.envoy_config(port)
+        envoy = start(
+            [
+                ENVOY,
+                "-c",
+                str(config),
+                "--concurrency",
+                "2",
+                "-l",
+                "error",
+                "--disable-hot-restart",
+            ],
+            logs / "envoy.log",
+        )
         try:
             wait_port(listen)
             url = f"http://127.0.0.1:{listen}{workload.PATH}"
@@ -234,24 +273,37 @@ def measure(name: str, command: list[str], port: int, work: Workdir,
                 print(f"  {name}: wrk through Envoy ...", flush=True)
                 rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
                 rss = [round(rss_mb(pid), 1) for pid in worker_pids(server)]
-                results.append(Figures(name, "wrk via Envoy", rps, p50, p99, errors,
-                                       {"rss_mb_per_worker": rss}))
+                results.append(
+                    Figures(
+                        name, "wrk via Envoy", rps, p50, p99, errors, {"rss_mb_per_worker": rss}
+                    )
+                )
             if fixed_rate is not None:
                 print(f"  {name}: fixed {fixed_rate:.0f} req/s through Envoy ...", flush=True)
-                rps, p50, p99, errors = h2load(url, work.path / "chat.json", work.headers,
-                                               h1=True, rate=fixed_rate, clients=8,
-                                               log=logs / "fixed.log")
-                results.append(Figures(name, f"fixed {fixed_rate:.0f}/s via Envoy", rps, p50,
-                                       p99, errors))
+                rps, p50, p99, errors = h2load(
+                    url,
+                    work.path / "chat.json",
+                    work.headers,
+                    h1=True,
+                    rate=fixed_rate,
+                    clients=8,
+                    log=logs / "fixed.log",
+                )
+                results.append(
+                    Figures(name, f"fixed {fixed_rate:.0f}/s via Envoy", rps, p50, p99, errors)
+                )
         finally:
             stop(envoy)
         if not full:
             return results
         print(f"  {name}: h2load straight at gRPC ...", flush=True)
         grpc_url = f"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check"
-        rps, p50, p99, errors = h2load(grpc_url, work.path / "check.grpc",
-                                       {"content-type": "application/grpc", "te": "trailers"},
-                                       log=logs / "grpc.log")
+        rps, p50, p99, errors = h2load(
+            grpc_url,
+            work.path / "check.grpc",
+            {"content-type": "application/grpc", "te": "trailers"},
+            log=logs / "grpc.log",
+        )
         results.append(Figures(name, "h2load gRPC", rps, p50, p99, errors))
     finally:
         stop(server)
@@ -266,10 +318,19 @@ def million_checks() -> dict[str, float]:
 
     checker = Checker(load(str(HERE / "reference.yaml")))
     token = workload.token()
-    requests = [to_check_request({
-        "method": "POST", "path": workload.PATH, "headers": workload.headers(token),
-        "body": workload.chat_body(4096 + i).decode(), "context": {"policy": "chat"},
-        "source": {"address": "10.0.0.7", "port": 40000}}) for i in range(16)]
+    requests = [
+        to_check_request(
+            {
+                "method": "POST",
+                "path": workload.PATH,
+                "headers": workload.headers(token),
+                "body": workload.chat_body(4096 + i).decode(),
+                "context": {"policy": "chat"},
+                "source": {"address": "10.0.0.7", "port": 40000},
+            }
+        )
+        for i in range(16)
+    ]
     for request in requests * 200:
         checker.check(request)  # warm up
     before = rss_mb(os.getpid())
@@ -278,9 +339,13 @@ def million_checks() -> dict[str, float]:
         checker.check(requests[index % len(requests)])
     elapsed = time.perf_counter() - started
     after = rss_mb(os.getpid())
-    return {"checks": MILLION, "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
-            "growth_pct": round((after - before) / before * 100, 2),
-            "us_per_check": round(elapsed / MILLION * 1e6, 1)}
+    return {
+        "checks": MILLION,
+        "rss_before_mb": round(before, 1),
+        "rss_after_mb": round(after, 1),
+        "growth_pct": round((after - before) / before * 100, 2),
+        "us_per_check": round(elapsed / MILLION * 1e6, 1),
+    }
 
 
 def main() -> int:
@@ -292,17 +357,30 @@ def main() -> int:
 
     floor_port = free_port()
     print("floor (always-allow, sync grpcio, 1 process)", flush=True)
-    floor = measure("floor", [PY, str(HERE / "trivial_server.py"), "--port", str(floor_port)],
-                    floor_port, work, fixed_rate=None)
+    floor = measure(
+        "floor",
+        [PY, str(HERE / "trivial_server.py"), "--port", str(floor_port)],
+        floor_port,
+        work,
+        fixed_rate=None,
+    )
     half = floor[0].rps / 2
-    floor += measure("floor@half", [PY, str(HERE / "trivial_server.py"), "--port",
-                                    str(floor_port)], floor_port, work, half, full=False)
+    floor += measure(
+        "floor@half",
+        [PY, str(HERE / "trivial_server.py"), "--port", str(floor_port)],
+        floor_port,
+        work,
+        half,
+        full=False,
+    )
     all_results += floor
+    # The default settings are cel-cpp with one worker per core (2 here).
     targets = [
-        ("authz cel-cpp w1", ["--workers", "1"], half),
-        ("authz cel-cpp w2", ["--workers", "2"], None),
-        ("authz cel-cpp w1 cache", ["--workers", "1"], None),
-        ("authz cel-python w1", ["--workers", "1", "--engine", "cel-python"], None),
+        ("authz default (w2)", ["--workers", "2"], half),
+        ("authz cache (w2)", ["--workers", "2"], None),
+        ("authz cel-cpp w1", ["--workers", "1"], None),
+        ("authz cel-cpp w1 t16", ["--workers", "1", "--threads", "16"], None),
+        ("authz cel-python w2", ["--workers", "2", "--engine", "cel-python"], None),
     ]
     for name, extra, rate in targets:
         port = free_port()
@@ -310,6 +388,22 @@ def main() -> int:
         print(name, flush=True)
         command = [*serve, "--config", str(policy), "--listen", f"127.0.0.1:{port}", *extra]
         all_results += measure(name, command, port, work, rate)
+    port = free_port()
+    print("authz cel-cpp w1 aio", flush=True)
+    all_results += measure(
+        "authz cel-cpp w1 aio",
+        [
+            PY,
+            str(HERE / "aio_server.py"),
+            "--config",
+            str(HERE / "reference.yaml"),
+            "--port",
+            str(port),
+        ],
+        port,
+        work,
+        None,
+    )
 
     print(f"{MILLION} in-process checks for memory growth ...", flush=True)
     memory = million_checks()
@@ -317,9 +411,11 @@ def main() -> int:
     return 0
 
 
-def ratio(results: list[Figures], target: str, load: str, base: str = "floor",
-          key: str = "rps") -> float | None:
+def ratio(
+    results: list[Figures], target: str, load: str, base: str = "floor", key: str = "rps"
+) -> float | None:
     """target/base for one load."""
+
     def find(name: str) -> Figures | None:
         return next((r for r in results if r.target == name and r.load.startswith(load)), None)
 
@@ -334,37 +430,63 @@ def report(results: list[Figures], memory: dict[str, float]) -> None:
     floor_wrk = next(r for r in results if r.target == "floor" and r.load == "wrk via Envoy")
     floor_grpc = next(r for r in results if r.target == "floor" and r.load == "h2load gRPC")
     print()
-    print(f"{'target':<24}{'load':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x floor':>9}"
-          f"{'errors':>8}")
+    print(
+        f"{'target':<24}{'load':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x floor':>9}"
+        f"{'errors':>8}"
+    )
     for r in results:
-        base = floor_wrk if r.load == "wrk via Envoy" else (
-            floor_grpc if r.load == "h2load gRPC" else None)
+        base = (
+            floor_wrk
+            if r.load == "wrk via Envoy"
+            else (floor_grpc if r.load == "h2load gRPC" else None)
+        )
         times = f"{r.rps / base.rps:.2f}" if base and base.rps else "-"
-        print(f"{r.target:<24}{r.load:<26}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
-              f"{times:>9}{r.errors:>8}")
+        print(
+            f"{r.target:<24}{r.load:<26}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"{times:>9}{r.errors:>8}"
+        )
     for r in results:
         if "rss_mb_per_worker" in r.extra:
             print(f"RSS per worker, {r.target}: {r.extra['rss_mb_per_worker']} MiB")
     targets = {
-        "req/s through Envoy, default engine / floor (target >= 0.9)":
-            ratio(results, "authz cel-cpp w1", "wrk"),
-        "p99 at half the floor's max, default engine / floor (target <= 1.3)":
-            ratio(results, "authz cel-cpp w1", "fixed", "floor@half", "p99_ms"),
-        "req/s with decision-cache hits / floor (target >= 1.0)":
-            ratio(results, "authz cel-cpp w1 cache", "wrk"),
-        "gRPC req/s, 2 workers / 1 worker (target >= 1.7)":
-            ratio(results, "authz cel-cpp w2", "h2load", "authz cel-cpp w1"),
+        "req/s through Envoy, default settings / floor (target >= 0.9)": ratio(
+            results, "authz default (w2)", "wrk"
+        ),
+        "p99 at half the floor's max, default settings / floor (target <= 1.3)": ratio(
+            results, "authz default (w2)", "fixed", "floor@half", "p99_ms"
+        ),
+        "req/s with decision-cache hits / floor (target >= 1.0)": ratio(
+            results, "authz cache (w2)", "wrk"
+        ),
+        "gRPC req/s, 2 workers / 1 worker (target >= 1.7)": ratio(
+            results, "authz default (w2)", "h2load", "authz cel-cpp w1"
+        ),
+        "gRPC req/s, 1 worker: 2 threads / 16 threads": ratio(
+            results, "authz cel-cpp w1", "h2load", "authz cel-cpp w1 t16"
+        ),
+        "gRPC req/s, 1 worker: grpc.aio / thread pool (2 threads)": ratio(
+            results, "authz cel-cpp w1 aio", "h2load", "authz cel-cpp w1"
+        ),
     }
     print()
     for label, value in targets.items():
         print(f"{label}: {value}")
     print(f"memory: {memory}")
-    machine = {"cpus": os.cpu_count(), "machine": platform.machine(),
-               "python": platform.python_version(), "kernel": platform.release(),
-               "cpu_model": _cpu_model()}
-    out = {"machine": machine, "duration_s": DURATION, "results": [asdict(r) for r in results],
-           "ratios": targets, "memory": memory,
-           "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    machine = {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "cpu_model": _cpu_model(),
+    }
+    out = {
+        "machine": machine,
+        "duration_s": DURATION,
+        "results": [asdict(r) for r in results],
+        "ratios": targets,
+        "memory": memory,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"machine: {machine}")
     print("written: bench/results.json")

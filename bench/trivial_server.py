@@ -16,7 +16,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from authz._proto.envoy.service.auth.v3 import (  # noqa: E402
+from authz._proto.envoy.service.auth.v3 import (
     external_auth_pb2,
     external_auth_pb2_grpc,
 )
@@ -27,7 +27,7 @@ ALLOW = external_auth_pb2.CheckResponse(ok_response=external_auth_pb2.OkHttpResp
 class AlwaysAllow(external_auth_pb2_grpc.AuthorizationServicer):
     """Allows everything."""
 
-    def Check(self, request: object, context: object) -> external_auth_pb2.CheckResponse:  # noqa: N802
+    def Check(self, request: object, context: object) -> external_auth_pb2.CheckResponse:
         """Allow."""
         return ALLOW
 
