@@ -103,12 +103,7 @@ class _Reader(Reader):
             self.issue(name or where, "rules must be a list")
             raw_rules = []
         rules = [self.rule(r, name or where) for r in raw_rules]
-        seen: set[str] = set()
-        for rule in rules:
-            if rule is not None and rule.name in seen:
-                self.issue(rule.name, f"duplicate rule name '{rule.name}'")
-            elif rule is not None:
-                seen.add(rule.name)
+        self.unique([r.name for r in rules if r is not None], "rule name")
         if name is None:
             return None
         return Policy(
@@ -145,12 +140,7 @@ def load_config(path: str) -> Config:
         reader.issue(None, "policies must be a non-empty list")
         raw_policies = []
     policies = [reader.policy(p, None) for p in raw_policies]
-    names: set[str] = set()
-    for policy in policies:
-        if policy is not None and policy.name in names:
-            reader.issue(policy.name, f"duplicate policy name '{policy.name}'")
-        elif policy is not None:
-            names.add(policy.name)
+    reader.unique([p.name for p in policies if p is not None], "policy name")
     limits = reader.limits(top.get("limits"), None)
     identity = read_identity(reader, top.get("identity"), reader.key(top, "identity", None))
     api_keys: list[ApiKey] = []

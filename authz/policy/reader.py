@@ -61,6 +61,14 @@ class Reader:
         )
         return None
 
+    def unique(self, names: list[Located], what: str) -> None:
+        """An issue at every repeat of a name."""
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                self.issue(name, f"duplicate {what} '{name}'")
+            seen.add(name)
+
     def number(self, data: dict[str, Any], name: str, where: Any, default: float) -> float:
         """A non-negative number under `name`, or the default when absent."""
         value = data.get(name, default)

@@ -111,31 +111,21 @@ def analyse(source: str, extra_functions: frozenset[str] = frozenset()) -> Analy
             root = _root_ident(node)
             if root is not None and str(root) not in bound:
                 _check_root(result, str(root), root, whole=True)
-        elif node.data == "ident_arg":
-            name = _token(node, 0)
+        elif node.data in ("ident_arg", "member_dot_arg"):
+            name = _token(node, 0 if node.data == "ident_arg" else 1)
             if name is not None and str(name) not in functions:
-                result.problems.append(
-                    Problem(name.line or 1, name.column or 1, f"undeclared function '{name}'")
-                )
-        elif node.data == "member_dot_arg":
-            name = _token(node, 1)
-            if name is not None and str(name) not in functions:
-                result.problems.append(
-                    Problem(name.line or 1, name.column or 1, f"undeclared function '{name}'")
-                )
+                _problem(result, name, f"undeclared function '{name}'")
     return result
+
+
+def _problem(result: Analysis, token: lark.Token, message: str) -> None:
+    result.problems.append(Problem(token.line or 1, token.column or 1, message))
 
 
 def _check_root(result: Analysis, root: str, token: lark.Token, whole: bool) -> bool:
     if root not in ROOTS:
         known = ", ".join(sorted(ROOTS))
-        result.problems.append(
-            Problem(
-                token.line or 1,
-                token.column or 1,
-                f"undeclared reference to '{root}' (attributes are: {known})",
-            )
-        )
+        _problem(result, token, f"undeclared reference to '{root}' (attributes are: {known})")
         return False
     if whole:
         result.reads.add((root, None))
@@ -152,13 +142,7 @@ def _check_field(result: Analysis, root_token: lark.Token, token: lark.Token) ->
         return
     if name not in fields:
         known = ", ".join(sorted(fields))
-        result.problems.append(
-            Problem(
-                token.line or 1,
-                token.column or 1,
-                f"'{root}' has no attribute '{name}' (it has: {known})",
-            )
-        )
+        _problem(result, token, f"'{root}' has no attribute '{name}' (it has: {known})")
         return
     result.reads.add((root, name))
 

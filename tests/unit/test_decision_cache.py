@@ -98,18 +98,26 @@ def test_key_paths_follow_the_compiled_expressions(config: CompiledConfig) -> No
 
 
 def test_body_derived_reads_key_on_the_body_bytes(tmp_path: Path) -> None:
-    config = compile_policy(tmp_path, """
+    config = compile_policy(
+        tmp_path,
+        """
         cache: {}
         policies:
           - name: chat
             rules:
               - {name: inj, when: 'injection(llm.prompt_text).size() > 0', effect: deny}
               - {name: ok, when: "true", effect: allow}
-    """, "cel-cpp")
+    """,
+        "cel-cpp",
+    )
 
     def chat(text: str) -> dict:
-        return {"method": "POST", "path": "/v1/chat/completions", "context": {"policy": "chat"},
-                "body": {"model": "m", "messages": [{"role": "user", "content": text}]}}
+        return {
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "context": {"policy": "chat"},
+            "body": {"model": "m", "messages": [{"role": "user", "content": text}]},
+        }
 
     assert decide_request(config, chat("hello")).allowed
     again = decide_request(config, chat("hello"))

@@ -154,8 +154,12 @@ def test_detector_calls_on_attribute_paths_are_precomputed(tmp_path: Path) -> No
     config = compile_policy(tmp_path, POLICY, "cel-cpp")
     chat_policy = config.policy_named("chat")
     assert chat_policy is not None
-    assert chat_policy.calls == {"injection:llm.prompt_text", "secrets:llm.messages",
-                                 "pii:llm.prompt_text", "redact:llm.prompt_text",
-                                 "secrets:body.error"}
+    assert chat_policy.calls == {
+        "injection:llm.prompt_text",
+        "secrets:llm.messages",
+        "pii:llm.prompt_text",
+        "redact:llm.prompt_text",
+        "secrets:body.error",
+    }
     decision = decide_request(config, chat("card 4111111111111111"))
     assert decision.rule == "leak"
