@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
+        "--watch-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often to look for changed policy files (0: only on SIGHUP)",
+    )
+    serve.add_argument(
         "--admin-listen",
         default="127.0.0.1:9192",
         help="HOST:PORT for /metrics, /healthz, /readyz ('' to disable)",
@@ -100,6 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     from authz.observability.decision_log import DecisionLog, LogOptions
     from authz.observability.metrics import Metrics
     from authz.observability.tracing import Tracing
+    from authz.reload import Reloader
     from authz.server import Server, ServerError, serve
     from authz.service import Checker
 
@@ -135,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.threads,
             reuse_port=args.reuse_port,
         )
+        server.reloader = Reloader(checker, args.config, args.engine, args.watch_interval)
         return serve(server)
     except ServerError as exc:
         print(f"authz: {exc}", file=sys.stderr)
@@ -147,6 +156,8 @@ def _supervise(args: argparse.Namespace) -> int:
     from authz.workers import Supervisor
 
     passed = [
+        "--watch-interval",
+        str(args.watch_interval),
         "--config",
         args.config,
         "--listen",

@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2_grpc
 from authz.observability.admin import AdminServer
+from authz.reload import Reloader
 from authz.service import AuthorizationService, Checker
 
 SERVICE_NAME = "envoy.service.auth.v3.Authorization"
@@ -58,6 +59,7 @@ class Server:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.admin: AdminServer | None = None
+        self.reloader: Reloader | None = None
         if admin_listen:
             host, port = split_host_port(admin_listen)
             try:
@@ -66,9 +68,16 @@ class Server:
                 raise ServerError(f"cannot listen on {admin_listen}: {exc.strerror}") from None
 
     def readiness(self) -> dict[str, Any]:
-        """What /readyz reports."""
+        """What /readyz reports, with the loaded config's generation and hash."""
         config = self.checker.config
-        return {"ready": self.ready, "policies": len(config.policies), "config": config.path}
+        state: dict[str, Any] = {
+            "ready": self.ready,
+            "policies": len(config.policies),
+            "config": config.path,
+        }
+        if self.reloader is not None:
+            state.update(generation=self.reloader.generation, sha256=self.reloader.hash)
+        return state
 
     def start(self) -> None:
         """Bind, start, fetch remote keys, then report SERVING."""
@@ -87,6 +96,8 @@ class Server:
         self.ready = True
         self.checker.metrics.config_reloads.labels("success").inc()
         self.checker.metrics.config_generation.set(1)
+        if self.reloader is not None:
+            self.reloader.start()
         _log.info(
             "serving %s on %s with %d policies",
             SERVICE_NAME,
@@ -97,6 +108,8 @@ class Server:
     def stop(self) -> None:
         """Stop taking checks, drain those in flight, flush spans."""
         self.ready = False
+        if self.reloader is not None:
+            self.reloader.stop()
         _log.info("stopping: draining in-flight checks for up to %.0fs", DRAIN_SECONDS)
         self.health.enter_graceful_shutdown()
         self.grpc.stop(grace=DRAIN_SECONDS).wait()
@@ -110,6 +123,8 @@ def serve(server: Server) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    reloader = server.reloader
+    signal.signal(signal.SIGHUP, lambda *_: reloader.request() if reloader else None)
     server.start()
     stop.wait()
     server.stop()

@@ -89,6 +89,7 @@ class Supervisor:
         """Run until SIGTERM/SIGINT; forward signals; return 0 after the workers drained."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
         self.workers = [self._spawn() for _ in range(self.count)]
         if self.admin is not None:
             self.admin.start()

@@ -76,6 +76,7 @@ class CompiledConfig:
     cache: DecisionCache | None = None
     calls: dict[str, tuple[str, tuple[str | int, ...]]] | None = None
     match_calls: frozenset[str] = frozenset()
+    files: tuple[str, ...] = ()  # the policy file and every file it names (for reload)
 
     @property
     def parses_body(self) -> bool:
@@ -222,6 +223,14 @@ def _all_exprs(policies: tuple[CompiledPolicy, ...]) -> list[CompiledExpr]:
     return [e for p in policies for e in _policy_exprs(p.match, p.rules)]
 
 
+def _files(config: Config) -> tuple[str, ...]:
+    names = [config.source.name]
+    names += [p.jwks_file for p in config.identity.jwt if p.jwks_file]
+    if config.identity.api_keys is not None:
+        names.append(config.identity.api_keys.file)
+    return tuple(names)
+
+
 def compile_config(config: Config, engine_name: str | None = None) -> CompiledConfig:
     """Compile a loaded config; `engine_name` overrides the file's `engine`."""
     library = FunctionLibrary(config.limits.max_scan_chars)
@@ -245,6 +254,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         functions=library,
         data=config.data,
         calls=compiler.calls,
+        files=_files(config),
         match_calls=frozenset(c for p in policies if p.match for c in p.match.calls),
         cache=DecisionCache(config.cache.max_entries, config.cache.ttl_seconds)
         if config.cache
