@@ -1,7 +1,7 @@
-"""The `authz` command: serve | check | validate.
+"""The `authz` command: serve | check | validate | test.
 
-Exit codes: 0 success (check: allow), 1 check denied or config invalid (validate),
-2 usage, unreadable request or config error (serve/check).
+Exit codes: 0 success (check: allow), 1 check denied, config invalid (validate) or a policy
+test failed (test), 2 usage, unreadable request or config error (serve/check/test).
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True)
     check.add_argument("--request", required=True, help="request description (JSON)")
     check.add_argument("--engine", choices=ENGINE_NAMES)
+
+    test = sub.add_parser("test", help="run policy tests on both engines")
+    test.add_argument("paths", nargs="+", help="test files, policy files with tests:, folders")
 
     validate = sub.add_parser("validate", help="load and compile a policy file")
     validate.add_argument("config")
@@ -205,6 +208,18 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if decision.allowed else EXIT_DENIED
 
 
+def _test(args: argparse.Namespace) -> int:
+    from authz.policytest import discover, run_suites
+
+    outcome, unreached = run_suites(discover(args.paths))
+    for failure in outcome.failures:
+        print(failure)
+    if unreached:
+        print(f"rules no test reaches: {', '.join(unreached)}")
+    print(f"{outcome.passed} passed, {len(outcome.failures)} failed")
+    return EXIT_DENIED if outcome.failures else EXIT_OK
+
+
 def _validate(args: argparse.Namespace) -> int:
     try:
         config = load(args.config, args.engine)
@@ -218,7 +233,7 @@ def _validate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"serve": _serve, "check": _check, "validate": _validate}
+    handlers = {"serve": _serve, "check": _check, "validate": _validate, "test": _test}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -1,7 +1,8 @@
 """Hot reload: the policy file and the files it names (JWKS, API keys) are watched, and
 SIGHUP asks for a reload too.
 
-A new config is read and compiled on the side; only if that succeeds does it replace the
+A new config is read and compiled on the side, and the tests it carries (`tests:`) run on
+it; only if all that succeeds does it replace the
 old one, in one assignment, so checks in flight finish on the config they started with. A
 broken config is refused with the same FILE:LINE:COL message `authz validate` prints,
 logged and counted, and the last good config keeps serving. Each worker process reloads
@@ -14,8 +15,9 @@ import hashlib
 import logging
 import threading
 
-from authz.errors import ConfigError
+from authz.errors import ConfigError, ConfigIssue
 from authz.policy.compiler import CompiledConfig, load
+from authz.policytest import embedded_tests_pass
 from authz.service import Checker
 
 _log = logging.getLogger("authz.reload")
@@ -80,6 +82,15 @@ class Reloader:
         before = fingerprint(self.checker.config.files)
         try:
             config: CompiledConfig = load(self.path, self.engine)
+            failures = embedded_tests_pass(self.path, config)
+            if failures:
+                raise ConfigError(
+                    [
+                        ConfigIssue(
+                            self.path, 1, 1, "the config's own tests fail:\n" + "\n".join(failures)
+                        )
+                    ]
+                )
         except ConfigError as exc:
             self.hash = before  # do not retry the same broken content every second
             metrics.config_reloads.labels("failure").inc()

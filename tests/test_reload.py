@@ -128,3 +128,14 @@ def test_every_worker_reloads(authz_factory, tmp_path: Path) -> None:
     authz = authz_factory(policy, extra_args=("--workers", "2"))
     policy.write_text(DENY)
     wait_for_rule(authz.target, "closed", checks=20)
+
+
+def test_a_config_whose_own_tests_fail_is_refused(authz_factory, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(ALLOW + "tests:\n  - {name: open, request: {}, expect: {decision: allow}}\n")
+    authz = authz_factory(policy)
+    policy.write_text(DENY + "tests:\n  - {name: open, request: {}, expect: {decision: allow}}\n")
+    time.sleep(2.5)
+    assert decide(authz.target) == "open"
+    assert "the config's own tests fail" in authz.log_text()
+    assert "FAILED" in authz.log_text()

@@ -13,7 +13,7 @@ from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy,
 from authz.policy.reader import Reader
 from authz.policy.source import Located, load_yaml
 
-TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache"}
+TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests"}
 POLICY_KEYS = {"name", "match", "rules", "default", "default_status", "require_identity"}
 RULE_KEYS = {
     "name",
