@@ -6,6 +6,7 @@ service only adds the transport around it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from authz.attributes import Attributes
@@ -202,7 +203,32 @@ def _evaluate(
             bound = config.engine.bind(variables)
     except EvaluationError as exc:
         return deny(EVALUATION_ERROR, str(exc), decision_id)
-    policy = selected
+    decision = _run_policy(selected, attrs, bound, decision_id)
+    return _dry_run(selected, decision) if selected.dry_run and not decision.allowed else decision
+
+
+def _dry_run(policy: CompiledPolicy, would: Decision) -> Decision:
+    """A dry-run policy's deny, recorded as it would have been, but allowed."""
+    headers = ()
+    if policy.dry_run_header:
+        note = f"deny; status={would.status}; rule={would.rule or ''}; reason={would.code}"
+        headers = ((policy.dry_run_header, note),)
+    return dataclasses.replace(
+        would,
+        allowed=True,
+        status=200,
+        reason=f"dry-run: would deny ({would.reason})",
+        headers=headers,
+        remove_headers=(),
+        response_headers=(),
+        would_deny=would,
+    )
+
+
+def _run_policy(
+    policy: CompiledPolicy, attrs: Attributes, bound: Any, decision_id: str
+) -> Decision:
+    """The selected policy's rules, first match deciding."""
     if policy.require_identity and not attrs.identity.authenticated:
         return _unauthenticated(policy, attrs.identity, decision_id)
     for rule in policy.rules:

@@ -34,6 +34,7 @@ class Decision:
     response_headers: tuple[tuple[str, str], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # answered from the decision cache
+    would_deny: Decision | None = None  # a dry-run policy's deny, allowed anyway
 
     @property
     def outcome(self) -> str:

@@ -43,6 +43,16 @@ def dynamic_metadata(decision: Decision) -> struct_pb2.Struct:
     """What Envoy records under the ext_authz filter's namespace for this request."""
     struct = struct_pb2.Struct()
     struct.update(_plain(decision.metadata))
+    if decision.would_deny is not None:
+        would = decision.would_deny
+        struct.update(
+            {
+                "dry_run": True,
+                "would_decision": "deny",
+                "would_status": would.status,
+                "would_rule": would.rule or "",
+            }
+        )
     struct.update(
         {
             "decision_id": decision.decision_id,

@@ -70,9 +70,10 @@ class Checker:
                 decision = deny(INTERNAL_ERROR, "internal error", decision_id, status=500)
             self._annotate(span, decision, attrs)
         elapsed = time.perf_counter() - started
-        self.metrics.observe(
-            decision.policy, decision.rule, decision.outcome, decision.code, elapsed
-        )
+        counted = decision.would_deny or decision  # a dry run counts as it would have been
+        self.metrics.observe(counted.policy, counted.rule, counted.outcome, counted.code, elapsed)
+        if decision.would_deny is not None:
+            self.metrics.dry_run_allowed.labels(decision.policy or "").inc()
         self.log.record(decision, attrs, trace_id_of(span), elapsed)
         return decision
 
@@ -99,7 +100,10 @@ class Checker:
     def _annotate(self, span: trace.Span, decision: Decision, attrs: Attributes | None) -> None:
         if not span.is_recording():
             return
-        span.set_attribute("authz.decision", decision.outcome)
+        span.set_attribute("authz.decision", (decision.would_deny or decision).outcome)
+        if decision.would_deny is not None:
+            span.set_attribute("authz.dry_run", True)
+            span.set_attribute("authz.enforced", decision.outcome)
         span.set_attribute("authz.decision_id", decision.decision_id)
         span.set_attribute("authz.policy", decision.policy or "")
         span.set_attribute("authz.rule", decision.rule or "")

@@ -67,6 +67,15 @@ class DecisionLog:
             "latency_ms": round(latency_s * 1000, 3),
             "worker": os.getpid(),
         }
+        if decision.would_deny is not None:
+            would = decision.would_deny
+            entry["dry_run"] = {
+                "decision": "deny",
+                "status": would.status,
+                "rule": would.rule,
+                "reason": would.code,
+                "message": would.reason,
+            }
         if request is not None and self.options.headers:
             entry["headers"] = {
                 name: MASKED if name in self.options.masked_headers else redact(value)

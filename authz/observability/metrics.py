@@ -86,6 +86,12 @@ class Metrics:
             "Detector scans run (secrets, pii, injection, redact).",
             registry=self.registry,
         )
+        self.dry_run_allowed = Counter(
+            "authz_dry_run_allowed_total",
+            "Requests a dry-run policy would have denied and let through.",
+            ["policy"],
+            registry=self.registry,
+        )
         self.cache_hits = Counter(
             "authz_decision_cache_hits_total",
             "Checks answered from the decision cache.",

@@ -56,6 +56,8 @@ class CompiledPolicy:
     default_allow: bool
     default_status: int
     require_identity: bool = False
+    dry_run: bool = False
+    dry_run_header: str = ""
     cache_paths: tuple[tuple[str, ...], ...] = ()
     calls: frozenset[str] = frozenset()
 
@@ -198,6 +200,8 @@ class _Compiler:
             default_allow=policy.default == ALLOW,
             default_status=policy.default_status,
             require_identity=policy.require_identity,
+            dry_run=policy.dry_run,
+            dry_run_header=policy.dry_run_header,
             calls=frozenset(c for e in exprs for c in e.calls),
             cache_paths=key_paths(
                 (r for e in exprs for r in e.reads),

@@ -14,7 +14,16 @@ from authz.policy.reader import Reader
 from authz.policy.source import Located, load_yaml
 
 TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests"}
-POLICY_KEYS = {"name", "match", "rules", "default", "default_status", "require_identity"}
+POLICY_KEYS = {
+    "name",
+    "match",
+    "rules",
+    "default",
+    "default_status",
+    "require_identity",
+    "mode",
+    "dry_run_header",
+}
 RULE_KEYS = {
     "name",
     "when",
@@ -53,6 +62,14 @@ class _Reader(Reader):
             if checked is not None:
                 out[str(name).lower() if header_names else str(name)] = checked
         return out
+
+    def header_name(self, data: dict[str, Any], key: str, where: Any) -> str:
+        """An optional header name under `key`."""
+        value = data.get(key, "")
+        if value and (not isinstance(value, str) or not HEADER_NAME.match(value)):
+            self.issue(self.key(data, key, where), f"{key} must be a header name")
+            return ""
+        return str(value).lower()
 
     def rule(self, raw: Any, where: Any) -> Rule | None:
         data = self.mapping(raw, where, "rule", RULE_KEYS)
@@ -113,6 +130,14 @@ class _Reader(Reader):
             default=default or DENY,
             default_status=default_status or 403,
             require_identity=self.flag(data, "require_identity", name or where, False),
+            dry_run=self.choice(
+                data.get("mode", "enforce"),
+                self.key(data, "mode", name or where),
+                "policy mode",
+                ("enforce", "dry-run"),
+            )
+            == "dry-run",
+            dry_run_header=self.header_name(data, "dry_run_header", name or where),
         )
 
     def limits(self, raw: Any, where: Any) -> Limits:

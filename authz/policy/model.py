@@ -54,6 +54,8 @@ class Policy:
     default: str = DENY
     default_status: int = 403
     require_identity: bool = False
+    dry_run: bool = False
+    dry_run_header: str = ""
 
 
 @dataclass(frozen=True)
