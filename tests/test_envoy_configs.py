@@ -201,6 +201,7 @@ def test_shipped_config_fails_closed() -> None:
     assert [f["name"] for f in http_filters(cfg)] == [
         "envoy.filters.http.jwt_authn",
         EXT_AUTHZ_FILTER,
+        "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.router",
     ]
     hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
