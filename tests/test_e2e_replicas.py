@@ -1,0 +1,85 @@
+"""Scale-out: Envoy balances across two authz replicas with gRPC health checking (the
+cluster shipped in deploy/kubernetes/envoy-cluster.yaml); one replica is killed mid-traffic;
+nothing the policy denies is ever allowed and traffic continues on the other replica."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from authz.server import DRAIN_SECONDS
+from tests.support.procs import find_cluster
+from tests.test_e2e_envoy import EXAMPLE, http
+
+KUBE = Path("deploy/kubernetes")
+
+
+def two_replicas(ports: list[int]) -> Any:
+    """A mutate that swaps in the shipped replica cluster, pointed at local replicas."""
+    shipped = yaml.safe_load((KUBE / "envoy-cluster.yaml").read_text())
+
+    def mutate(config: dict) -> None:
+        cluster = copy.deepcopy(shipped)
+        cluster["type"] = "STATIC"
+        cluster.pop("dns_lookup_family")
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                         "port_value": port}}}}
+            for port in ports]
+        clusters = config["static_resources"]["clusters"]
+        clusters[clusters.index(find_cluster(config, "authz"))] = cluster
+
+    return mutate
+
+
+def test_a_replica_dies_mid_traffic(upstream, envoy_factory, authz_factory) -> None:
+    first, second = authz_factory(EXAMPLE), authz_factory(EXAMPLE)
+    envoy = envoy_factory(first.port, upstream.port, mutate=two_replicas([first.port,
+                                                                          second.port]))
+    results: list[tuple[float, str, int]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            for path in ("/public/ok", "/team/secret"):
+                results.append((time.monotonic(), path, http(envoy.url(path))[0]))
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    time.sleep(1.5)
+    first.proc.kill()
+    killed = time.monotonic()
+    time.sleep(4)
+    stop.set()
+    worker.join(30)
+    team = [status for _, path, status in results if path == "/team/secret"]
+    assert team and set(team) == {403}  # never allowed, replica down or not
+    assert all(r["path"] != "/team/secret" for r in upstream.requests())
+    after = [status for t, path, status in results if path == "/public/ok" and t > killed + 2]
+    assert after and set(after) == {200}  # the surviving replica carries the traffic
+    before = [s for t, p, s in results if p == "/public/ok" and t < killed]
+    assert before and set(before) == {200}
+    served = [x for x in second.log_text().splitlines() if x.startswith("{")]
+    assert served  # both replicas took traffic before the kill
+
+
+def test_kubernetes_manifests() -> None:
+    docs = list(yaml.safe_load_all((KUBE / "authz.yaml").read_text()))
+    kinds = {doc["kind"]: doc for doc in docs}
+    assert set(kinds) == {"ConfigMap", "Deployment", "Service"}
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["terminationGracePeriodSeconds"] > DRAIN_SECONDS
+    assert kinds["Deployment"]["spec"]["replicas"] >= 2
+    assert kinds["Service"]["spec"]["clusterIP"] == "None"
+    cluster = yaml.safe_load((KUBE / "envoy-cluster.yaml").read_text())
+    assert cluster["health_checks"][0]["grpc_health_check"]["service_name"] == (
+        "envoy.service.auth.v3.Authorization")
+    assert "outlier_detection" in cluster
