@@ -80,11 +80,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the identity subject out of spans and decision lines",
     )
+    serve.add_argument(
+        "--log-replay",
+        action="store_true",
+        help="add a replayable request record to each decision line "
+        "(credentials and sensitive text as salted hashes)",
+    )
 
     check = sub.add_parser("check", help="decide one request offline and print the decision")
     check.add_argument("--config", required=True)
     check.add_argument("--request", required=True, help="request description (JSON)")
     check.add_argument("--engine", choices=ENGINE_NAMES)
+
+    replay = sub.add_parser("replay", help="re-decide a decision log under a candidate config")
+    replay.add_argument("--config", required=True, help="the candidate policy file")
+    replay.add_argument("log", help="decision log written with --log-replay (JSON lines)")
+    replay.add_argument("--show", type=int, default=20, help="changed requests to list")
+    replay.add_argument("--engine", choices=ENGINE_NAMES)
 
     test = sub.add_parser("test", help="run policy tests on both engines")
     test.add_argument("paths", nargs="+", help="test files, policy files with tests:, folders")
@@ -128,6 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
         body_chars=args.log_body,
         subject=not args.no_subject,
         masked_headers=_masked_headers(config),
+        replay=args.log_replay,
     )
     try:
         stream = sys.stdout if args.decision_log == "-" else None
@@ -175,7 +188,11 @@ def _supervise(args: argparse.Namespace) -> int:
     for flag, value in (("--engine", args.engine), ("--otlp-endpoint", args.otlp_endpoint)):
         if value:
             passed += [flag, value]
-    for flag, on in (("--log-headers", args.log_headers), ("--no-subject", args.no_subject)):
+    for flag, on in (
+        ("--log-headers", args.log_headers),
+        ("--no-subject", args.no_subject),
+        ("--log-replay", args.log_replay),
+    ):
         if on:
             passed.append(flag)
     try:
@@ -208,6 +225,20 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if decision.allowed else EXIT_DENIED
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from authz.replay import render, replay
+
+    config = load(args.config, args.engine)
+    try:
+        with open(args.log, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        print(f"authz: {args.log}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(render(replay(config, lines), args.show))
+    return EXIT_OK
+
+
 def _test(args: argparse.Namespace) -> int:
     from authz.policytest import discover, run_suites
 
@@ -233,7 +264,13 @@ def _validate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"serve": _serve, "check": _check, "validate": _validate, "test": _test}
+    handlers = {
+        "serve": _serve,
+        "check": _check,
+        "validate": _validate,
+        "test": _test,
+        "replay": _replay,
+    }
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

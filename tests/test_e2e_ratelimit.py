@@ -9,14 +9,14 @@ from tests.test_e2e_envoy import EXAMPLE, http
 
 
 def test_tenant_a_past_its_limit_gets_429_while_tenant_b_passes(
-        upstream: Any, envoy_factory: Any, authz_factory: Any) -> None:
+    upstream: Any, envoy_factory: Any, authz_factory: Any
+) -> None:
     authz = authz_factory(EXAMPLE)
     envoy = envoy_factory(authz.port, upstream.port)
     a = [http(envoy.url("/tenant/report"), headers={"x-tenant": "tenant-a"}) for _ in range(5)]
     assert [status for status, _, _ in a] == [200, 200, 200, 429, 429]
     assert a[3][1]["x-ratelimited-by"] == "authz-tenant"
-    b = [http(envoy.url("/tenant/report"), headers={"x-tenant": "tenant-b"})[0]
-         for _ in range(10)]
+    b = [http(envoy.url("/tenant/report"), headers={"x-tenant": "tenant-b"})[0] for _ in range(10)]
     assert b == [200] * 10
     # an unknown tenant is denied by the policy before any bucket is touched
     assert http(envoy.url("/tenant/report"), headers={"x-tenant": "tenant-z"})[0] == 403

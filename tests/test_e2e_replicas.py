@@ -28,9 +28,13 @@ def two_replicas(ports: list[int]) -> Any:
         cluster["type"] = "STATIC"
         cluster.pop("dns_lookup_family")
         cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = [
-            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                         "port_value": port}}}}
-            for port in ports]
+            {
+                "endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+                }
+            }
+            for port in ports
+        ]
         clusters = config["static_resources"]["clusters"]
         clusters[clusters.index(find_cluster(config, "authz"))] = cluster
 
@@ -39,8 +43,7 @@ def two_replicas(ports: list[int]) -> Any:
 
 def test_a_replica_dies_mid_traffic(upstream, envoy_factory, authz_factory) -> None:
     first, second = authz_factory(EXAMPLE), authz_factory(EXAMPLE)
-    envoy = envoy_factory(first.port, upstream.port, mutate=two_replicas([first.port,
-                                                                          second.port]))
+    envoy = envoy_factory(first.port, upstream.port, mutate=two_replicas([first.port, second.port]))
     results: list[tuple[float, str, int]] = []
     stop = threading.Event()
 
@@ -81,5 +84,6 @@ def test_kubernetes_manifests() -> None:
     assert kinds["Service"]["spec"]["clusterIP"] == "None"
     cluster = yaml.safe_load((KUBE / "envoy-cluster.yaml").read_text())
     assert cluster["health_checks"][0]["grpc_health_check"]["service_name"] == (
-        "envoy.service.auth.v3.Authorization")
+        "envoy.service.auth.v3.Authorization"
+    )
     assert "outlier_detection" in cluster

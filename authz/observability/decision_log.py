@@ -33,6 +33,7 @@ class LogOptions:
     body_chars: int = 0
     subject: bool = True
     masked_headers: frozenset[str] = ALWAYS_MASKED
+    replay: bool = False  # add a replayable record (sensitive values as salted hashes)
 
 
 class DecisionLog:
@@ -43,6 +44,9 @@ class DecisionLog:
         self.options = options
         self._lock = threading.Lock()
         self.failures = 0
+        from authz.replay import Hasher
+
+        self._hasher = Hasher()
 
     def entry(
         self, decision: Decision, attrs: Attributes | None, trace_id: str, latency_s: float
@@ -67,6 +71,10 @@ class DecisionLog:
             "latency_ms": round(latency_s * 1000, 3),
             "worker": os.getpid(),
         }
+        if attrs is not None and self.options.replay:
+            from authz.replay import record
+
+            entry["replay"] = record(attrs, self.options.masked_headers, self._hasher)
         if decision.would_deny is not None:
             would = decision.would_deny
             entry["dry_run"] = {
