@@ -21,9 +21,9 @@ from typing import Any
 from authz.errors import ConfigError, ConfigIssue, RequestError
 from authz.policy.compiler import CompiledConfig, compile_config
 from authz.policy.engines import ENGINE_NAMES
-from authz.policy.loader import load_config, plain
+from authz.policy.loader import load_config
 from authz.policy.reader import Reader
-from authz.policy.source import Located, load_yaml
+from authz.policy.source import Located, load_yaml, plain
 from authz.request_file import to_check_request
 from authz.response import dynamic_metadata
 from authz.service import check

@@ -19,7 +19,7 @@ from typing import Any
 
 from authz.identity.model import Identity
 from authz.policy.reader import Reader
-from authz.policy.source import load_yaml
+from authz.policy.source import load_yaml, plain
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 KEY_FIELDS = {"name", "sha256", "attributes"}
@@ -60,17 +60,9 @@ def load_api_keys(path: str, reader: Reader) -> list[ApiKey]:
             own.issue(name, f"duplicate key name '{name}'")
         if name is not None and digest is not None:
             names.add(name)
-            keys.append(ApiKey(str(name), bytes.fromhex(digest), _plain(attributes)))
+            keys.append(ApiKey(str(name), bytes.fromhex(digest), plain(attributes)))
     reader.issues.extend(own.issues)
     return keys
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, str) else value
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from authz.identity.config import read_identity
 from authz.policy.engines import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
 from authz.policy.reader import Reader
-from authz.policy.source import Located, load_yaml
+from authz.policy.source import Located, load_yaml, plain
 
 TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests"}
 POLICY_KEYS = {
@@ -195,12 +195,3 @@ def load_config(path: str) -> Config:
         data=plain(data),
         cache=cache,
     )
-
-
-def plain(value: Any) -> Any:
-    """YAML values without source positions (Located strings become str)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return str(value) if isinstance(value, str) else value

@@ -87,3 +87,12 @@ def load_yaml(path: str) -> tuple[Any, SourceFile]:
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue(path, 1, 1, f"invalid YAML: {exc}")]) from None
     return data, origin
+
+
+def plain(value: Any) -> Any:
+    """YAML values without source positions (Located strings become str)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return str(value) if isinstance(value, str) else value
