@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=256,
+        metavar="N",
+        help="checks in flight per worker before refusing at once (0: no bound)",
+    )
+    serve.add_argument(
         "--watch-interval",
         type=float,
         default=1.0,
@@ -158,6 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.admin_listen or None,
             args.threads,
             reuse_port=args.reuse_port,
+            max_concurrent=args.max_concurrent or None,
         )
         server.reloader = Reloader(checker, args.config, args.engine, args.watch_interval)
         return serve(server)
@@ -172,6 +180,8 @@ def _supervise(args: argparse.Namespace) -> int:
     from authz.workers import Supervisor
 
     passed = [
+        "--max-concurrent",
+        str(args.max_concurrent),
         "--watch-interval",
         str(args.watch_interval),
         "--config",

@@ -44,6 +44,7 @@ class Server:
         admin_listen: str | None,
         threads: int = 16,
         reuse_port: bool = False,
+        max_concurrent: int | None = None,
     ) -> None:
         self.checker = checker
         self.listen = listen
@@ -52,6 +53,9 @@ class Server:
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="check"),
             # Workers share the port (SO_REUSEPORT); a lone server must own it.
             options=[("grpc.so_reuseport", int(reuse_port))],
+            # Past this many checks in flight, answer at once (RESOURCE_EXHAUSTED, which
+            # Envoy treats as an error: status_on_error, never an allow) instead of queueing.
+            maximum_concurrent_rpcs=max_concurrent,
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
             AuthorizationService(checker), self.grpc
