@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_STAMP := authz/_proto/.generated
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: install proto run test lint bench clean
+.PHONY: install proto run test lint bench fuzz clean
 
 install: $(STAMP) $(PROTO_STAMP)
 
@@ -27,6 +27,11 @@ run: install
 
 test: install
 	$(PY) -m pytest -q tests
+
+fuzz: install
+	$(PY) -m pip install --quiet atheris
+	mkdir -p tests/fuzz/corpus
+	$(PY) tests/fuzz/fuzz_check.py -runs=$${FUZZ_RUNS:-1000000} -max_len=4096 tests/fuzz/corpus
 
 bench: install
 	$(PY) bench/run.py

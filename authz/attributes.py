@@ -104,6 +104,8 @@ class Attributes:
             out["metadata"] = self.metadata()
         if "identity" in roots:
             out["identity"] = self.identity.as_cel()
+        if roots & {"body", "llm", "mcp"}:
+            _no_nul(self.body.raw)
         if "llm" in roots:
             parsed = self.body.parsed
             view = llm_view(self.request.path, self.request.headers, parsed.value, parsed.error)
@@ -117,6 +119,13 @@ class Attributes:
         return out
 
 
+def _no_nul(raw: bytes) -> None:
+    """A body policies read must not hold NUL (raw or as a JSON escape): the C++ engine cuts
+    strings there, so `"read_file\u0000x"` would read as "read_file". Refused, not cut."""
+    if b"\0" in raw or b"\\u0000" in raw.lower():
+        raise RequestError("body holds a NUL character")
+
+
 def _peer(peer: attribute_context_pb2.AttributeContext.Peer) -> Peer:
     address = peer.address
     kind = address.WhichOneof("address")
@@ -128,6 +137,9 @@ def _peer(peer: attribute_context_pb2.AttributeContext.Peer) -> Peer:
     return Peer("", 0, peer.principal, peer.certificate)
 
 
+_CONTROL = ("\r", "\n", "\0")
+
+
 def _headers(http: attribute_context_pb2.AttributeContext.HttpRequest) -> dict[str, str]:
     if http.header_map.headers:
         # Raw header map (encode_raw_headers): repeated names are joined as Envoy does.
@@ -136,8 +148,14 @@ def _headers(http: attribute_context_pb2.AttributeContext.HttpRequest) -> dict[s
             value = header.raw_value.decode("utf-8", errors="replace") or header.value
             key = header.key.lower()
             joined[key] = f"{joined[key]},{value}" if key in joined else value
-        return joined
-    return {key.lower(): value for key, value in http.headers.items()}
+    else:
+        joined = {key.lower(): value for key, value in http.headers.items()}
+    for key, value in joined.items():
+        # HTTP forbids these; Envoy never sends them. A CheckRequest that has them is
+        # malformed, whoever sent it (and the C++ engine would cut a value at NUL).
+        if any(c in key or c in value for c in _CONTROL):
+            raise RequestError(f"header {key[:40]!r} holds CR, LF or NUL")
+    return joined
 
 
 def _split_path(raw: str, query_field: str) -> tuple[str, dict[str, list[str]]]:
@@ -148,6 +166,9 @@ def _split_path(raw: str, query_field: str) -> tuple[str, dict[str, list[str]]]:
         parsed = parse_qs(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError:
         raise RequestError(f"query string has more than {MAX_QUERY_FIELDS} fields") from None
+    if "\0" in query or "%00" in query:
+        # The C++ engine cuts strings at NUL: `a\0b` would read as `a` there.
+        raise RequestError("query string holds a NUL character")
     return path, parsed
 
 

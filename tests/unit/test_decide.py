@@ -61,7 +61,7 @@ policies:
       - name: crlf
         when: request.path == "/crlf"
         effect: allow
-        headers: {x-echo: 'request.headers["x-in"]'}
+        headers: {x-echo: 'request.query["in"][0]'}
       - name: list-header
         when: request.path == "/list"
         effect: allow
@@ -162,11 +162,8 @@ def test_cel_runtime_error_denies_with_reason(config: CompiledConfig) -> None:
 
 
 def test_header_value_with_crlf_is_refused(config: CompiledConfig) -> None:
-    request = {
-        "path": "/crlf",
-        "headers": {"x-in": "a\r\nx-evil: 1"},
-        "context": {"policy": "outputs"},
-    }
+    # a query parameter decodes to CR LF; copied into a header, it must be refused
+    request = {"path": "/crlf?in=a%0d%0ax-evil:%201", "context": {"policy": "outputs"}}
     decision = decide_request(config, request)
     assert (decision.allowed, decision.code) == (False, INVALID_OUTPUT)
 
@@ -209,7 +206,7 @@ REQUESTS = [
     {"context": {"policy": "nope"}},
     {"path": "/elsewhere"},
     {"method": "DELETE", "context": {"policy": "open"}},
-    {"path": "/crlf", "headers": {"x-in": "ok"}, "context": {"policy": "outputs"}},
+    {"path": "/crlf?in=ok", "context": {"policy": "outputs"}},
 ]
 
 
