@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_STAMP := authz/_proto/.generated
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: install proto run test lint bench fuzz clean
+.PHONY: install proto run test lint bench fuzz soak clean
 
 install: $(STAMP) $(PROTO_STAMP)
 
@@ -32,6 +32,9 @@ fuzz: install
 	$(PY) -m pip install --quiet atheris
 	mkdir -p tests/fuzz/corpus
 	$(PY) tests/fuzz/fuzz_check.py -runs=$${FUZZ_RUNS:-1000000} -max_len=4096 tests/fuzz/corpus
+
+soak: install
+	$(PY) bench/soak.py
 
 bench: install
 	$(PY) bench/run.py
