@@ -121,8 +121,8 @@ class Attributes:
 
 def _no_nul(raw: bytes) -> None:
     """A body policies read must not hold NUL (raw or as a JSON escape): the C++ engine cuts
-    strings there, so `"read_file\u0000x"` would read as "read_file". Refused, not cut."""
-    if b"\0" in raw or b"\\u0000" in raw.lower():
+    strings there, so `"read_file\\u0000x"` would read as "read_file". Refused, not cut."""
+    if b"\0" in raw or b"\\u0000" in raw:  # JSON spells the escape in lower case only
         raise RequestError("body holds a NUL character")
 
 

@@ -15,13 +15,14 @@ from authz.decision import (
     EVALUATION_ERROR,
     INVALID_OUTPUT,
     NO_POLICY,
+    REQUEST_ERROR,
     RULE,
     UNAUTHENTICATED,
     UNKNOWN_POLICY,
     Decision,
     deny,
 )
-from authz.errors import EvaluationError
+from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
 from authz.policy.compiler import (
     PRECOMPUTED,
@@ -143,7 +144,10 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
         cached = config.cache.get(key, decision_id)
         if cached is not None:
             return cached
-    variables = attrs.variables(config.reads)
+    try:
+        variables = attrs.variables(config.reads)
+    except RequestError as exc:  # e.g. a body holding NUL that a policy would read
+        return deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, status=400)
     if any(root == "data" for root, _ in config.reads):
         variables["data"] = config.data
     decision = _evaluate(config, attrs, variables, decision_id, named)

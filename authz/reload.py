@@ -55,6 +55,7 @@ class Reloader:
     def start(self) -> None:
         """Start watching."""
         self.checker.metrics.config_generation.set(self.generation)
+        self.checker.metrics.config_info.labels(self.hash).set(1)
         self._thread.start()
 
     def request(self) -> None:
@@ -101,7 +102,9 @@ class Reloader:
         config.identity.start()  # remote key sets, bounded, before it serves
         self.checker.config = config  # one assignment: checks in flight keep the old one
         self.generation += 1
+        metrics.config_info.labels(self.hash).set(0)
         self.hash = fingerprint(config.files)
+        metrics.config_info.labels(self.hash).set(1)
         metrics.config_reloads.labels("success").inc()
         metrics.config_generation.set(self.generation)
         _log.info(

@@ -134,7 +134,7 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self, request: external_auth_pb2.CheckRequest, context: Any
     ) -> external_auth_pb2.CheckResponse:
         """Answer Envoy with the decision for this request."""
-        metadata = {
-            key: value for key, value in context.invocation_metadata() if isinstance(value, str)
-        }
+        metadata = None
+        if self.checker.tracing.enabled:  # only the trace parent needs the call's metadata
+            metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         return to_check_response(self.checker.check(request, metadata))

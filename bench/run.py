@@ -165,6 +165,22 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def start_envoy(work: Workdir, authz_port: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Envoy in front of authz_port (2 worker threads); returns it and its listener port."""
+    config, listen, _admin = work.envoy_config(authz_port)
+    command = [
+        ENVOY,
+        "-c",
+        str(config),
+        "--concurrency",
+        "2",
+        "-l",
+        "error",
+        "--disable-hot-restart",
+    ]
+    return start(command, log), listen
+
+
 def wrk(url: str, script: Path) -> tuple[float, float, float, int]:
     """req/s, p50 ms, p99 ms, errors (non-2xx + socket errors) from wrk --latency."""
     out = subprocess.run(
@@ -252,20 +268,7 @@ def measure(
     results: list[Figures] = []
     try:
         wait_serving(port)
-        config, listen, _admin = work.envoy_config(port)
-        envoy = start(
-            [
-                ENVOY,
-                "-c",
-                str(config),
-                "--concurrency",
-                "2",
-                "-l",
-                "error",
-                "--disable-hot-restart",
-            ],
-            logs / "envoy.log",
-        )
+        envoy, listen = start_envoy(work, port, logs / "envoy.log")
         try:
             wait_port(listen)
             url = f"http://127.0.0.1:{listen}{workload.PATH}"

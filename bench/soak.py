@@ -40,20 +40,7 @@ def main() -> int:
     server = run.start(command, work.path / "soak-server.log")
     try:
         run.wait_serving(port)
-        config, listen, _admin = work.envoy_config(port)
-        envoy = run.start(
-            [
-                run.ENVOY,
-                "-c",
-                str(config),
-                "--concurrency",
-                "2",
-                "-l",
-                "error",
-                "--disable-hot-restart",
-            ],
-            work.path / "soak-envoy.log",
-        )
+        envoy, listen = run.start_envoy(work, port, work.path / "soak-envoy.log")
         try:
             run.wait_port(listen)
             url = f"http://127.0.0.1:{listen}{run.workload.PATH}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2_grpc
+from authz.reload import fingerprint
 from authz.request_file import to_check_request
 
 ALLOW = """
@@ -128,6 +129,11 @@ def test_every_worker_reloads(authz_factory, tmp_path: Path) -> None:
     authz = authz_factory(policy, extra_args=("--workers", "2"))
     policy.write_text(DENY)
     wait_for_rule(authz.target, "closed", checks=20)
+    new_hash = fingerprint((str(policy),))
+    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
+        metrics = resp.read().decode()
+    assert f'authz_config_info{{sha256="{new_hash}"}} 1.0' in metrics  # summed over workers
+    assert "authz_config_generation 2.0" in metrics
 
 
 def test_a_config_whose_own_tests_fail_is_refused(authz_factory, tmp_path: Path) -> None:

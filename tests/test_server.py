@@ -144,3 +144,14 @@ def test_port_in_use_is_a_clear_error() -> None:
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_decision_log_to_a_file(authz_factory, tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    authz = authz_factory(EXAMPLE, extra_args=("--decision-log", str(log)))
+    check(authz.target, {"path": "/team/a", "context": {"policy": "team"}})
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(x["policy"], x["decision"], x["reason"]) for x in lines] == [
+        ("team", "deny", "default")
+    ]
+    assert not any(x.startswith("{") for x in authz.log_text().splitlines())

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from authz.identity.model import Identity
+from authz.identity.model import Identity, strings
 from authz.policy.reader import Reader
 from authz.policy.source import load_yaml, plain
 
@@ -65,12 +65,6 @@ def load_api_keys(path: str, reader: Reader) -> list[ApiKey]:
     return keys
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-
 class ApiKeyStore:
     """Looks a presented key up by hash, in constant time over the whole store."""
 
@@ -94,8 +88,8 @@ def key_identity(key: ApiKey) -> Identity:
         authenticated=True,
         method="api_key",
         subject=key.name,
-        groups=_strings(attrs.get("groups")),
-        scopes=_strings(attrs.get("scopes")),
+        groups=strings(attrs.get("groups")),
+        scopes=strings(attrs.get("scopes")),
         claims=attrs,
         api_key=key.name,
     )

@@ -18,7 +18,7 @@ import jwt
 
 from authz.identity import model
 from authz.identity.jwks import Jwks
-from authz.identity.model import Identity, JwtProviderConfig
+from authz.identity.model import Identity, JwtProviderConfig, strings
 
 # The key types each algorithm family may be verified with.
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "HS": "oct", "Ed": "OKP"}
@@ -108,14 +108,6 @@ class JwtProvider:
         return claims
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(v for v in value if isinstance(v, str))
-    return ()
-
-
 def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames) -> Identity:
     """An authenticated Identity from verified claims."""
     scopes: tuple[str, ...] = ()
@@ -125,7 +117,7 @@ def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames
             scopes = tuple(value.split())
             break
         if isinstance(value, list):
-            scopes = _strings(value)
+            scopes = strings(value)
             break
     exp = claims.get("exp")
     return Identity(
@@ -133,8 +125,8 @@ def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames
         method=method,
         subject=str(claims.get("sub", "")),
         issuer=str(claims.get("iss", "")),
-        audiences=_strings(claims.get("aud")),
-        groups=_strings(claims.get(names.groups)),
+        audiences=strings(claims.get("aud")),
+        groups=strings(claims.get(names.groups)),
         scopes=scopes,
         claims=claims,
         expires_at=int(exp) if isinstance(exp, int | float) else 0,

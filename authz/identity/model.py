@@ -64,6 +64,15 @@ class Identity:
 ANONYMOUS = Identity()
 
 
+def strings(value: Any) -> tuple[str, ...]:
+    """A claim or attribute as a tuple of strings: one string, or the strings of a list."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
 @dataclass(frozen=True)
 class TokenLocation:
     """Where a token is read from: a header (with an optional prefix), a query parameter or a

@@ -76,6 +76,13 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
+        self.config_info = Gauge(
+            "authz_config_info",
+            "1 for the SHA-256 of the config files being served (also summed over workers).",
+            ["sha256"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
         self.spans_dropped = Counter(
             "authz_trace_spans_dropped_total",
             "Spans the exporter could not deliver.",

@@ -103,6 +103,8 @@ class Tracing:
         self, metadata: Mapping[str, str], headers: Mapping[str, str]
     ) -> otel_context.Context:
         """Envoy's context from the gRPC metadata, else from the request's headers."""
+        if not self.enabled:
+            return otel_context.Context()  # nothing to parent: skip the header parsing
         from_metadata = PROPAGATOR.extract(metadata)
         if _valid(from_metadata):
             return from_metadata

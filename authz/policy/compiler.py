@@ -107,6 +107,8 @@ class _Compiler:
         self.function_names = function_names
         self.issues: list[ConfigIssue] = []
         self.calls: dict[str, tuple[str, tuple[str | int, ...]]] = {}
+        # One id per distinct (function, path): `a.b` and `["a.b"]` are different paths.
+        self._call_ids: dict[tuple[str, tuple[str | int, ...]], str] = {}
 
     def expr(self, source: Located, what: str, boolean: bool = False) -> CompiledExpr | None:
         analysis = analyse(source, self.function_names)
@@ -146,7 +148,7 @@ class _Compiler:
             return program, frozenset()
         rewritten, ids = source, set()
         for call in reversed(calls):
-            ident = call.function + ":" + ".".join(str(p) for p in call.path)
+            ident = self._call_ids.setdefault((call.function, call.path), f"c{len(self._call_ids)}")
             self.calls[ident] = (call.function, call.path)
             ids.add(ident)
             rewritten = f'{rewritten[: call.start]}_fn["{ident}"]{rewritten[call.end :]}'

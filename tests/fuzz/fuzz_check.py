@@ -1,7 +1,7 @@
 """`make fuzz`: atheris drives the whole CheckRequest -> attributes -> decision path (and the
 parsers and detectors under it) with coverage-guided inputs; any uncaught exception is a
-crash. Default: one million runs. Crashers go to tests/fuzz/crashers/ and become
-regression cases in tests/unit/test_fuzz_regressions.py.
+crash. Default: one million runs. Crashers are saved under tests/fuzz/crashers/; turn each
+into a case of tests/unit/test_hostile_catalogue.py.
 
     python tests/fuzz/fuzz_check.py -runs=1000000 tests/fuzz/corpus
 """
@@ -14,36 +14,30 @@ from pathlib import Path
 
 import atheris
 
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
 with atheris.instrument_imports():
-    from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
     from authz.policy.compiler import load
     from authz.service import check
+    from tests.support.fuzzing import ALLOWING_RULE, POLICY, check_request
 
-ROOT = Path(__file__).resolve().parents[2]
-POLICY = """
-policies:
-  - name: ai
-    match: request.path.startsWith("/v1/")
-    rules:
-      - {name: inj, when: 'injection(llm.prompt_text).size() > 0', effect: deny}
-      - {name: leak, when: 'secrets(llm.messages).size() > 0 || pii(mcp.arguments).size() > 0',
-         effect: deny}
-      - {name: tools, when: 'mcp.calls.exists(c, c.tool == "x")', effect: deny}
-      - name: member
-        when: '"x-team" in request.headers && request.headers["x-team"] == "ml"'
-        effect: allow
-        headers: {x-echo: 'request.headers["x-team"]'}
+# The shared policy, plus one matching everything else: body JSON and query reads.
+FUZZ_POLICY = (
+    POLICY
+    + """
   - name: example
     match: "true"
     rules:
       - {name: body, when: 'body.json != null && "a" in body.json', effect: deny}
       - {name: query, when: '"q" in request.query', effect: allow}
 """
+)
 
 
 def _config():
     folder = Path(tempfile.mkdtemp(prefix="authz-fuzz-"))
-    (folder / "policy.yaml").write_text(POLICY)
+    (folder / "policy.yaml").write_text(FUZZ_POLICY)
     return load(str(folder / "policy.yaml"))
 
 
@@ -59,18 +53,10 @@ def one_input(data: bytes) -> None:
     for _ in range(fdp.ConsumeIntInRange(0, 4)):
         headers[fdp.ConsumeUnicodeNoSurrogates(8)] = fdp.ConsumeUnicodeNoSurrogates(24)
     body = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 2048))
-    http = attribute_context_pb2.AttributeContext.HttpRequest(
-        method="POST", path=path, headers=headers, raw_body=body
-    )
-    request = external_auth_pb2.CheckRequest(
-        attributes=attribute_context_pb2.AttributeContext(
-            request=attribute_context_pb2.AttributeContext.Request(http=http)
-        )
-    )
-    decision = check(CONFIG, request)
+    decision = check(CONFIG, check_request(path, headers, body))
     if decision.code == "internal_error":
         raise RuntimeError(f"internal error deciding {data!r}")
-    if decision.allowed and decision.rule not in ("member", "query"):
+    if decision.allowed and decision.rule not in (ALLOWING_RULE, "query"):
         raise RuntimeError(f"allowed by {decision.rule!r}: {data!r}")
 
 

@@ -154,12 +154,47 @@ def test_detector_calls_on_attribute_paths_are_precomputed(tmp_path: Path) -> No
     config = compile_policy(tmp_path, POLICY, "cel-cpp")
     chat_policy = config.policy_named("chat")
     assert chat_policy is not None
-    assert chat_policy.calls == {
-        "injection:llm.prompt_text",
-        "secrets:llm.messages",
-        "pii:llm.prompt_text",
-        "redact:llm.prompt_text",
-        "secrets:body.error",
+    assert config.calls is not None
+    assert {config.calls[ident] for ident in chat_policy.calls} == {
+        ("injection", ("llm", "prompt_text")),
+        ("secrets", ("llm", "messages")),
+        ("pii", ("llm", "prompt_text")),
+        ("redact", ("llm", "prompt_text")),
+        ("secrets", ("body", "error")),
     }
     decision = decide_request(config, chat("card 4111111111111111"))
     assert decision.rule == "leak"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_precomputed_calls_on_look_alike_paths_stay_apart(tmp_path: Path, engine: str) -> None:
+    # body.json.a.b and body.json["a.b"] are different values; their precomputed detector
+    # results must not be confused (that would let a secret through).
+    config = compile_policy(
+        tmp_path,
+        """
+        policies:
+          - name: p
+            match: "true"
+            rules:
+              - {name: nested, when: 'secrets(body.json.a.b).size() > 0', effect: deny}
+              - name: ok
+                when: "true"
+                effect: allow
+                metadata: {flat: 'secrets(body.json["a.b"])'}
+    """,
+        engine,
+    )
+    request = {
+        "method": "POST",
+        "path": "/",
+        "body": {"a": {"b": "AKIAIOSFODNN7EXAMPLE"}, "a.b": "clean"},
+    }
+    assert decide_request(config, request).rule == "nested"
+    clean = {
+        "method": "POST",
+        "path": "/",
+        "body": {"a": {"b": "clean"}, "a.b": "AKIAIOSFODNN7EXAMPLE"},
+    }
+    decision = decide_request(config, clean)
+    assert decision.allowed and decision.metadata == {"flat": ["aws_access_key"]}

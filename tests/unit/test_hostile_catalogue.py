@@ -181,6 +181,11 @@ CASES: list[tuple[str, dict[str, Any], tuple[bool, str, int, str | None]]] = [
     ("body 10000 deep", body("[" * 10000 + "]" * 10000), (False, "rule", 400, "not-json")),
     ("body 100 deep", body("[" * 100 + "]" * 100), (False, "rule", 400, "not-json")),
     ("body many keys", body({f"k{i}": i for i in range(20000)}), (True, "rule", 200, "ok")),
+    (
+        "body a million keys",
+        body("{" + ",".join(f'"k{i}":{i}' for i in range(1_000_000)) + "}"),
+        (False, "rule", 400, "not-json"),
+    ),  # over max_body_bytes: not parsed, refused
     ("body huge string", body({"s": "x" * 500_000}), (True, "rule", 200, "ok")),
     ("body duplicate keys", body('{"evil": 1, "evil": 2}'), (False, "rule", 403, "evil")),
     ("body 1e999", body('{"n": 1e999}'), (True, "rule", 200, "ok")),

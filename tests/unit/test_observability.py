@@ -125,3 +125,24 @@ def test_a_broken_log_sink_does_not_change_the_decision(tmp_path: Path) -> None:
     subject = checker(tmp_path, log)
     decision = subject.check(to_check_request({"path": "/ok", "headers": {"x-missing": "0"}}))
     assert decision.allowed and log.failures == 1
+
+
+def test_cache_hits_and_detector_runs_are_counted(tmp_path: Path) -> None:
+    config = compile_policy(
+        tmp_path,
+        """
+        cache: {}
+        policies:
+          - name: chat
+            rules:
+              - {name: inj, when: 'injection(request.path).size() > 0', effect: deny}
+              - {name: ok, when: "true", effect: allow}
+    """,
+        "cel-cpp",
+    )
+    subject = Checker(config, metrics=Metrics())
+    for _ in range(3):
+        subject.check(to_check_request({"path": "/a", "context": {"policy": "chat"}}))
+    value = subject.metrics.registry.get_sample_value
+    assert value("authz_decision_cache_hits_total") == 2
+    assert value("authz_detector_runs_total") == 1  # only the miss scanned

@@ -53,7 +53,7 @@ def test_a_failing_expectation_shows_the_actual_decision(
     assert f"FAILED {tests}:3:11 guests pass [cel-cpp]" in out
     assert f"FAILED {tests}:3:11 guests pass [cel-python]" in out
     assert "decision: expected 'allow', got 'deny'" in out
-    assert "(decided: deny by p/None" in out or "(decided: deny by p/admins" in out
+    assert "(decided: deny by p/None: no rule matched; policy 'p' default deny)" in out
     assert out.splitlines()[-1] == "0 passed, 2 failed"
 
 

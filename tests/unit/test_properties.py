@@ -8,13 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authz import detectors
-from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from authz.body import parse_json
 from authz.llm import llm_view
 from authz.mcp import mcp_view
 from authz.policy.compiler import CompiledConfig
 from authz.policy.model import Limits
 from authz.service import check
+from tests.support.fuzzing import POLICY, check_request
 from tests.unit.helpers import compile_policy
 
 FAST = settings(
@@ -29,20 +29,6 @@ JSON = st.recursive(
     ),
     max_leaves=30,
 )
-POLICY = """
-policies:
-  - name: ai
-    match: request.path.startsWith("/v1/")
-    rules:
-      - {name: inj, when: 'injection(llm.prompt_text).size() > 0', effect: deny}
-      - {name: leak, when: 'secrets(llm.messages).size() > 0 || pii(mcp.arguments).size() > 0',
-         effect: deny}
-      - {name: tools, when: 'mcp.calls.exists(c, c.tool == "x")', effect: deny}
-      - name: member
-        when: '"x-team" in request.headers && request.headers["x-team"] == "ml"'
-        effect: allow
-        headers: {x-echo: 'request.headers["x-team"]'}
-"""
 
 
 @pytest.fixture(scope="module", params=["cel-cpp", "cel-python"])
@@ -51,20 +37,6 @@ def config(
 ) -> CompiledConfig:
     """The property policy on each engine."""
     return compile_policy(tmp_path_factory.mktemp("p"), POLICY, request.param)
-
-
-def check_request(
-    path: str, headers: dict[str, str], body: bytes, context: dict[str, str]
-) -> external_auth_pb2.CheckRequest:
-    """A CheckRequest with arbitrary fields."""
-    http = attribute_context_pb2.AttributeContext.HttpRequest(
-        method="POST", path=path, headers=headers, raw_body=body
-    )
-    ctx = attribute_context_pb2.AttributeContext(
-        request=attribute_context_pb2.AttributeContext.Request(http=http),
-        context_extensions=context,
-    )
-    return external_auth_pb2.CheckRequest(attributes=ctx)
 
 
 @FAST

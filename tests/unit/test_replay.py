@@ -77,3 +77,46 @@ def test_replay_reports_what_changes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "not replayable (the outcome depends on a hashed value): 2" in out
     assert "changed: 1; the first 1:" in out
     assert "/t: deny (None) -> allow (ml" in out
+
+
+def test_a_record_the_candidate_refuses_is_a_deny_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a logged request whose body holds NUL: the candidate reads the body, so it is refused
+    record = {
+        "decision_id": "d1",
+        "decision": "allow",
+        "policy": "body",
+        "rule": "short",
+        "replay": {
+            "request": {
+                "method": "POST",
+                "path": "/b",
+                "body": "a\u0000b",
+                "headers": {},
+                "context": {"policy": "body"},
+            },
+            "identity": {
+                "authenticated": False,
+                "method": "anonymous",
+                "subject": "",
+                "issuer": "",
+                "audiences": [],
+                "groups": [],
+                "scopes": [],
+                "claims": {},
+                "spiffe_id": "",
+                "trust_domain": "",
+                "api_key": "",
+                "expires_at": 0,
+                "error": "",
+            },
+        },
+    }
+    log = tmp_path / "decisions.jsonl"
+    log.write_text(json.dumps(record) + "\n")
+    candidate = write_policy(tmp_path, NEW, "new.yaml")
+    assert main(["replay", "--config", str(candidate), str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "  allow -> deny: 1" in out
+    assert "/b: allow (short) -> deny (None: malformed request: body holds a NUL" in out
