@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--threads",
         type=int,
-        default=2,
-        help="gRPC threads per worker (checks are CPU-bound: few is faster)",
+        default=0,
+        help="0 (default): grpc.aio on one event loop per worker; N: a pool of N threads",
     )
     serve.add_argument(
         "--workers",
@@ -130,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
     from authz.observability.metrics import Metrics
     from authz.observability.tracing import Tracing
     from authz.reload import Reloader
-    from authz.server import Server, ServerError, serve
+    from authz.server import Server, ServerError
     from authz.service import Checker
 
     logging.basicConfig(
@@ -168,7 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent or None,
         )
         server.reloader = Reloader(checker, args.config, args.engine, args.watch_interval)
-        return serve(server)
+        return server.serve()
     except ServerError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,11 +6,13 @@ the decision log. Any failure becomes a deny with its reason.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -20,6 +22,8 @@ from authz.attributes import Attributes, from_check_request
 from authz.decide import decide
 from authz.decision import INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
 from authz.errors import RequestError
+from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
+from authz.identity.model import Identity
 from authz.observability.decision_log import DecisionLog
 from authz.observability.metrics import Metrics
 from authz.observability.tracing import Tracing, trace_id_of
@@ -47,7 +51,36 @@ class Checker:
     def check(
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
     ) -> Decision:
-        """Decide one CheckRequest; `metadata` is the gRPC call's (for the trace parent)."""
+        """Decide one CheckRequest; `metadata` is the gRPC call's (for the trace parent).
+        A key fetch the token needs blocks this thread (bounded)."""
+        steps = self._steps(request, metadata)
+        try:
+            pending = next(steps)
+            while True:
+                pending.wait()
+                pending = steps.send(None)
+        except StopIteration as done:
+            return done.value
+
+    async def check_async(
+        self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
+    ) -> Decision:
+        """As `check`, on an event loop: a key fetch is awaited, so other checks go on."""
+        steps = self._steps(request, metadata)
+        try:
+            pending = next(steps)
+            while True:
+                with contextlib.suppress(Exception):  # the outcome is read on the next ask
+                    fetch = asyncio.wrap_future(pending.fetch)
+                    await asyncio.wait_for(asyncio.shield(fetch), pending.timeout)
+                pending = steps.send(None)
+        except StopIteration as done:
+            return done.value
+
+    def _steps(
+        self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None
+    ) -> Generator[KeysPending, None, Decision]:
+        """The check, yielding once if the token's keys are being fetched."""
         config = self.config  # one config for the whole check, even if a reload lands
         decision_id = uuid.uuid4().hex
         started = time.perf_counter()
@@ -56,7 +89,7 @@ class Checker:
         with self.tracing.check_span(parent) as span:
             try:
                 attrs = from_check_request(request, config.limits)
-                attrs = self._identity(config, attrs)
+                attrs = yield from self._identity(config, attrs)
                 self._body(config, attrs)
                 with self.tracing.child("authz.evaluate"):
                     decision = decide(config, attrs, decision_id)
@@ -77,11 +110,18 @@ class Checker:
         self.log.record(decision, attrs, trace_id_of(span), elapsed)
         return decision
 
-    def _identity(self, config: CompiledConfig, attrs: Attributes) -> Attributes:
+    def _identity(
+        self, config: CompiledConfig, attrs: Attributes
+    ) -> Generator[KeysPending, None, Attributes]:
         if not config.needs_identity:
             return attrs
         with self.tracing.child("authz.identity") as span:
-            identity = config.identity.resolve(attrs)
+            identity = _resolve(config, attrs, RAISE)
+            if isinstance(identity, KeysPending):
+                yield identity  # the caller waits, bounded; then take what is there
+                identity = _resolve(config, attrs, SKIP)
+            if not isinstance(identity, Identity):
+                raise RuntimeError("a key fetch was asked for twice in one check")
             span.set_attribute("authz.identity.method", identity.method)
             span.set_attribute("authz.identity.authenticated", identity.authenticated)
             if identity.error:
@@ -119,13 +159,29 @@ class Checker:
             span.set_status(trace.Status(trace.StatusCode.ERROR, decision.reason))
 
 
+def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:
+    token = FETCH_MODE.set(mode)
+    try:
+        return config.identity.resolve(attrs)
+    except KeysPending as pending:
+        return pending
+    finally:
+        FETCH_MODE.reset(token)
+
+
 def check(config: CompiledConfig, request: external_auth_pb2.CheckRequest) -> Decision:
     """Decide one request with no tracing, metrics or log (for `authz check` and tests)."""
     return Checker(config).check(request)
 
 
+def _trace_metadata(checker: Checker, context: Any) -> dict[str, str] | None:
+    if not checker.tracing.enabled:  # only the trace parent needs the call's metadata
+        return None
+    return {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+
+
 class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
-    """envoy.service.auth.v3.Authorization over a Checker."""
+    """envoy.service.auth.v3.Authorization over a Checker, for a thread-pool server."""
 
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
@@ -134,7 +190,24 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self, request: external_auth_pb2.CheckRequest, context: Any
     ) -> external_auth_pb2.CheckResponse:
         """Answer Envoy with the decision for this request."""
-        metadata = None
-        if self.checker.tracing.enabled:  # only the trace parent needs the call's metadata
-            metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
-        return to_check_response(self.checker.check(request, metadata))
+        decision = self.checker.check(request, _trace_metadata(self.checker, context))
+        return to_check_response(decision)
+
+
+class AsyncAuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
+    """envoy.service.auth.v3.Authorization over a Checker, for grpc.aio."""
+
+    def __init__(self, checker: Checker) -> None:
+        self.checker = checker
+        self.in_flight = 0  # for the drain: the loop takes calls one at a time
+
+    async def Check(
+        self, request: external_auth_pb2.CheckRequest, context: Any
+    ) -> external_auth_pb2.CheckResponse:
+        """Answer Envoy with the decision for this request."""
+        self.in_flight += 1
+        try:
+            metadata = _trace_metadata(self.checker, context)
+            return to_check_response(await self.checker.check_async(request, metadata))
+        finally:
+            self.in_flight -= 1

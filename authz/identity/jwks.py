@@ -4,11 +4,16 @@ A URI's key set is cached for `refresh_seconds` (cachetools TTLCache). When it e
 last good set keeps serving while one background fetch runs. A token whose `kid` is unknown
 may trigger a refresh at most once per `min_refresh_interval_seconds`, and waits for it at
 most `fetch_timeout_seconds`; a failing or hanging endpoint never replaces the last good set.
+
+Who waits depends on `FETCH_MODE` (a context variable): WAIT blocks the calling thread, bounded;
+RAISE raises KeysPending so an event loop can await the fetch and ask again; SKIP returns what
+is there (the second ask, after the wait).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -29,6 +34,24 @@ KeySet = dict[str, list[jwt.PyJWK]]  # kid ("" when absent) -> keys
 
 class JwksError(Exception):
     """A key set that cannot be read or parsed."""
+
+
+WAIT, RAISE, SKIP = "wait", "raise", "skip"
+FETCH_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("jwks_fetch_mode", default=WAIT)
+
+
+class KeysPending(Exception):
+    """A key fetch the caller should wait for (at most `timeout` seconds), then ask again."""
+
+    def __init__(self, fetch: futures.Future[KeySet], timeout: float) -> None:
+        super().__init__("waiting for a JWKS fetch")
+        self.fetch = fetch
+        self.timeout = timeout
+
+    def wait(self) -> None:
+        """Block until the fetch ends or the timeout passes (a failure is not raised)."""
+        with contextlib.suppress(Exception):  # the outcome is read from the key set after
+            self.fetch.result(timeout=self.timeout)
 
 
 def parse_jwks(text: str | bytes) -> KeySet:
@@ -145,8 +168,11 @@ class RemoteJwks:
 
     def _wait(self, pending: futures.Future[KeySet]) -> None:
         # On a timeout or a failed fetch the last good set keeps serving.
-        with contextlib.suppress(futures.TimeoutError, JwksError):
-            pending.result(timeout=self._timeout)
+        mode = FETCH_MODE.get()
+        if mode == RAISE:
+            raise KeysPending(pending, self._timeout)
+        if mode == WAIT:
+            KeysPending(pending, self._timeout).wait()
 
     def keys(self, kid: str | None) -> list[jwt.PyJWK]:
         """Keys for a token; may wait (bounded) for a refresh when the kid is unknown."""
@@ -171,7 +197,7 @@ class RemoteJwks:
 
     def prime(self) -> None:
         """Fetch once at start, bounded; a failure leaves the set empty (tokens then deny)."""
-        self._wait(self._refresh())
+        KeysPending(self._refresh(), self._timeout).wait()
 
 
 Jwks = StaticJwks | RemoteJwks
