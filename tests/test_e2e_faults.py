@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from authz._proto.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from authz.request_file import to_check_request
 from tests.support import tokens
 from tests.support.jwks_server import JwksServer
 from tests.test_e2e_envoy import EXAMPLE, http
@@ -104,3 +107,48 @@ def test_jwks_endpoint_down_or_slow(
     jwks.document = tokens.jwks(OLD, NEW)
     assert get(NEW)[0] == 200  # the endpoint is back: the new key is found
     assert len(upstream.requests()) == 4
+
+
+def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
+    authz_factory, tmp_path: Path, jwks: JwksServer
+) -> None:
+    """One event loop serves every check: a token whose key is being fetched awaits the
+    fetch while other checks are answered, and the fetched key is used when it arrives."""
+    policy = write_policy(
+        tmp_path,
+        f"""
+        identity:
+          jwt:
+            - issuer: {tokens.ISSUER}
+              audiences: [{tokens.AUDIENCE}]
+              jwks_uri: {jwks.uri}
+              fetch_timeout_seconds: 20
+              min_refresh_interval_seconds: 0
+        policies:
+          - name: p
+            match: "true"
+            require_identity: true
+            rules: [{{name: ok, when: "true", effect: allow}}]
+    """,
+    )
+    authz = authz_factory(policy)  # one worker, the default server model
+    jwks.wait_hits(1)
+    jwks.mode = "hang"
+    jwks.document = tokens.jwks(OLD, NEW)
+
+    def check(key: Any) -> external_auth_pb2.CheckResponse:
+        request = to_check_request({"headers": {"authorization": f"Bearer {tokens.mint(key)}"}})
+        with grpc.insecure_channel(authz.target) as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            return stub.Check(request, timeout=60)
+
+    waiting: list[external_auth_pb2.CheckResponse] = []
+    thread = threading.Thread(target=lambda: waiting.append(check(NEW)))
+    thread.start()
+    jwks.wait_hits(2)  # the unknown kid started a refresh, which hangs
+    assert check(OLD).status.code == 0  # answered while the other check waits
+    assert thread.is_alive() and not waiting
+    jwks.mode = "ok"
+    jwks.release()  # the hanging fetch now answers, with the new key
+    thread.join(30)
+    assert waiting and waiting[0].status.code == 0, waiting

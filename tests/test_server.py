@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
@@ -57,8 +58,14 @@ def check(target: str, request: dict) -> external_auth_pb2.CheckResponse:
         return stub.Check(to_check_request(request), timeout=30)
 
 
-def test_health_and_check_over_tcp(authz_factory) -> None:
-    authz = authz_factory(EXAMPLE)
+# The two server models: grpc.aio (the default) and a thread pool (`--threads N`).
+MODELS = pytest.mark.parametrize("model", [(), ("--threads", "2")], ids=["aio", "threads"])
+
+
+@MODELS
+def test_health_and_check_over_tcp(authz_factory, model: tuple[str, ...]) -> None:
+    authz = authz_factory(EXAMPLE, extra_args=model)
+    assert ("asyncio" if not model else "2 threads") in authz.log_text()
     with grpc.insecure_channel(authz.target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "envoy.service.auth.v3.Authorization"):
@@ -90,8 +97,11 @@ def test_unix_socket_listener(tmp_path: Path) -> None:
         assert proc.wait(10) == 0
 
 
-def test_sigterm_drains_in_flight_checks_then_exits_0(authz_factory, tmp_path: Path) -> None:
-    authz = authz_factory(write_policy(tmp_path, SLOW))
+@MODELS
+def test_sigterm_drains_in_flight_checks_then_exits_0(
+    authz_factory, tmp_path: Path, model: tuple[str, ...]
+) -> None:
+    authz = authz_factory(write_policy(tmp_path, SLOW), extra_args=model)
     request = {"method": "POST", "body": {"items": list(range(1, 3001))}}
     results: list[object] = []
 

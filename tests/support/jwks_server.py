@@ -53,6 +53,10 @@ class JwksServer:
         while self.hits < count and time.monotonic() < end:
             time.sleep(0.01)
 
+    def release(self) -> None:
+        """Let hanging requests answer."""
+        self._release.set()
+
     def close(self) -> None:
         """Release hanging requests and stop."""
         self._release.set()
