@@ -81,6 +81,18 @@ class Attributes:
     metadata_context: Any = None
     identity: Identity = ANONYMOUS
 
+    def with_identity(self, identity: Identity) -> Attributes:
+        """The same request with the caller's identity resolved."""
+        return Attributes(
+            self.request,
+            self.source,
+            self.destination,
+            self.context,
+            self.body,
+            self.metadata_context,
+            identity,
+        )
+
     def metadata(self) -> dict[str, Any]:
         """Envoy's filter metadata, namespace -> plain map."""
         if self.metadata_context is None:
@@ -150,11 +162,14 @@ def _headers(http: attribute_context_pb2.AttributeContext.HttpRequest) -> dict[s
             joined[key] = f"{joined[key]},{value}" if key in joined else value
     else:
         joined = {key.lower(): value for key, value in http.headers.items()}
-    for key, value in joined.items():
-        # HTTP forbids these; Envoy never sends them. A CheckRequest that has them is
-        # malformed, whoever sent it (and the C++ engine would cut a value at NUL).
-        if any(c in key or c in value for c in _CONTROL):
-            raise RequestError(f"header {key[:40]!r} holds CR, LF or NUL")
+    # HTTP forbids these; Envoy never sends them. A CheckRequest that has them is malformed,
+    # whoever sent it (and the C++ engine would cut a value at NUL). One scan of everything
+    # first; the name is looked for only when there is something to report.
+    everything = "".join(joined) + "".join(joined.values())
+    if "\r" in everything or "\n" in everything or "\0" in everything:
+        for key, value in joined.items():
+            if any(c in key or c in value for c in _CONTROL):
+                raise RequestError(f"header {key[:40]!r} holds CR, LF or NUL")
     return joined
 
 

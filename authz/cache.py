@@ -10,7 +10,6 @@ policy can read depends on the clock or on chance.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import threading
@@ -108,7 +107,7 @@ class DecisionCache:
             found = self._entries.get(key)
         if found is None:
             return None
-        return dataclasses.replace(found, decision_id=decision_id, cached=True)
+        return found.reissued(decision_id)
 
     def put(self, key: bytes, decision: Decision) -> None:
         """Remember a decision."""

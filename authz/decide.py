@@ -144,11 +144,14 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
         cached = config.cache.get(key, decision_id)
         if cached is not None:
             return cached
+    # A route-selected policy needs only what its own expressions read (a chat route never
+    # builds the MCP view); selection by `match` may run any policy.
+    reads = named.reads if named is not None else config.reads
     try:
-        variables = attrs.variables(config.reads)
+        variables = attrs.variables(reads)
     except RequestError as exc:  # e.g. a body holding NUL that a policy would read
         return deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, status=400)
-    if any(root == "data" for root, _ in config.reads):
+    if any(root == "data" for root, _ in reads):
         variables["data"] = config.data
     decision = _evaluate(config, attrs, variables, decision_id, named)
     if key is not None and config.cache is not None:

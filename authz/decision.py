@@ -36,6 +36,25 @@ class Decision:
     cached: bool = False  # answered from the decision cache
     would_deny: Decision | None = None  # a dry-run policy's deny, allowed anyway
 
+    def reissued(self, decision_id: str) -> Decision:
+        """This decision again, for another request (a decision-cache hit)."""
+        return Decision(
+            self.allowed,
+            self.code,
+            self.reason,
+            decision_id,
+            self.status,
+            self.policy,
+            self.rule,
+            self.message,
+            self.headers,
+            self.remove_headers,
+            self.response_headers,
+            self.metadata,
+            True,
+            self.would_deny,
+        )
+
     @property
     def outcome(self) -> str:
         """'allow' or 'deny'."""

@@ -515,7 +515,9 @@ _SUSPECT = _compile(
 def normalise(text: str) -> str:
     """NFKC, zero-width, bidi and tag characters removed, lower-case, runs of spaces folded
     (line breaks kept, for patterns anchored at the start of a line)."""
-    folded = unicodedata.normalize("NFKC", text.translate(_STRIP)).lower()
+    if not text.isascii():  # ASCII is NFKC already and holds none of the stripped characters
+        text = unicodedata.normalize("NFKC", text.translate(_STRIP))
+    folded = text.lower()
     return "\n".join(" ".join(line.split()) for line in folded.splitlines() if line.strip())
 
 

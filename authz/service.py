@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
@@ -126,7 +125,7 @@ class Checker:
             span.set_attribute("authz.identity.authenticated", identity.authenticated)
             if identity.error:
                 span.set_attribute("authz.identity.error", identity.error)
-        return dataclasses.replace(attrs, identity=identity)
+        return attrs.with_identity(identity)
 
     def _body(self, config: CompiledConfig, attrs: Attributes) -> None:
         if not config.parses_body or config.cache is not None:

@@ -239,6 +239,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     """The serving processes: the children of a supervisor, or the process itself."""
     kids = []
@@ -274,13 +286,20 @@ def measure(
             url = f"http://127.0.0.1:{listen}{workload.PATH}"
             if full:
                 print(f"  {name}: wrk through Envoy ...", flush=True)
+                pids = [*worker_pids(server), server.pid]
+                before = cpu_seconds(pids), cpu_seconds([envoy.pid])
                 rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
-                rss = [round(rss_mb(pid), 1) for pid in worker_pids(server)]
-                results.append(
-                    Figures(
-                        name, "wrk via Envoy", rps, p50, p99, errors, {"rss_mb_per_worker": rss}
-                    )
-                )
+                after = cpu_seconds(pids), cpu_seconds([envoy.pid])
+                served = max(rps * DURATION, 1)
+                extra = {
+                    "rss_mb_per_worker": [round(rss_mb(pid), 1) for pid in worker_pids(server)],
+                    # Where the 2 cores went, per request served (wrk takes the rest).
+                    "cpu_us_per_request": {
+                        "authz": round((after[0] - before[0]) / served * 1e6),
+                        "envoy": round((after[1] - before[1]) / served * 1e6),
+                    },
+                }
+                results.append(Figures(name, "wrk via Envoy", rps, p50, p99, errors, extra))
             if fixed_rate is not None:
                 print(f"  {name}: fixed {fixed_rate:.0f} req/s through Envoy ...", flush=True)
                 rps, p50, p99, errors = h2load(
@@ -377,12 +396,12 @@ def main() -> int:
         full=False,
     )
     all_results += floor
-    # The default settings are cel-cpp with one worker per core (2 here).
+    # The default settings are cel-cpp, grpc.aio, one worker per core (2 here).
     targets = [
         ("authz default (w2)", ["--workers", "2"], half),
         ("authz cache (w2)", ["--workers", "2"], None),
         ("authz cel-cpp w1", ["--workers", "1"], None),
-        ("authz cel-cpp w1 t16", ["--workers", "1", "--threads", "16"], None),
+        ("authz cel-cpp w1 t2", ["--workers", "1", "--threads", "2"], None),
         ("authz cel-python w2", ["--workers", "2", "--engine", "cel-python"], None),
     ]
     for name, extra, rate in targets:
@@ -391,23 +410,6 @@ def main() -> int:
         print(name, flush=True)
         command = [*serve, "--config", str(policy), "--listen", f"127.0.0.1:{port}", *extra]
         all_results += measure(name, command, port, work, rate)
-    port = free_port()
-    print("authz cel-cpp w1 aio", flush=True)
-    all_results += measure(
-        "authz cel-cpp w1 aio",
-        [
-            PY,
-            str(HERE / "aio_server.py"),
-            "--config",
-            str(HERE / "reference.yaml"),
-            "--port",
-            str(port),
-        ],
-        port,
-        work,
-        None,
-    )
-
     print(f"{MILLION} in-process checks for memory growth ...", flush=True)
     memory = million_checks()
     report(all_results, memory)
@@ -450,7 +452,11 @@ def report(results: list[Figures], memory: dict[str, float]) -> None:
         )
     for r in results:
         if "rss_mb_per_worker" in r.extra:
-            print(f"RSS per worker, {r.target}: {r.extra['rss_mb_per_worker']} MiB")
+            cpu = r.extra["cpu_us_per_request"]
+            print(
+                f"{r.target:<24}RSS per worker {r.extra['rss_mb_per_worker']} MiB; CPU per "
+                f"request through Envoy: authz {cpu['authz']} us, Envoy {cpu['envoy']} us"
+            )
     targets = {
         "req/s through Envoy, default settings / floor (target >= 0.9)": ratio(
             results, "authz default (w2)", "wrk"
@@ -464,11 +470,11 @@ def report(results: list[Figures], memory: dict[str, float]) -> None:
         "gRPC req/s, 2 workers / 1 worker (target >= 1.7)": ratio(
             results, "authz default (w2)", "h2load", "authz cel-cpp w1"
         ),
-        "gRPC req/s, 1 worker: 2 threads / 16 threads": ratio(
-            results, "authz cel-cpp w1", "h2load", "authz cel-cpp w1 t16"
+        "gRPC req/s, 1 worker: grpc.aio (default) / thread pool (--threads 2)": ratio(
+            results, "authz cel-cpp w1", "h2load", "authz cel-cpp w1 t2"
         ),
-        "gRPC req/s, 1 worker: grpc.aio / thread pool (2 threads)": ratio(
-            results, "authz cel-cpp w1 aio", "h2load", "authz cel-cpp w1"
+        "req/s through Envoy, 1 worker: grpc.aio (default) / thread pool (--threads 2)": ratio(
+            results, "authz cel-cpp w1", "wrk", "authz cel-cpp w1 t2"
         ),
     }
     print()

@@ -139,6 +139,7 @@ class _Verified:
     provider: JwtProvider
     kid: str | None
     key: jwt.PyJWK
+    identity: Identity
 
 
 class JwtVerifier:
@@ -160,8 +161,8 @@ class JwtVerifier:
         )
         self._lock = threading.Lock()
 
-    def verify(self, token: str) -> tuple[dict[str, Any], JwtProvider]:
-        """Verified claims and the provider that verified them, or raise TokenRejected."""
+    def identity(self, token: str) -> Identity:
+        """The identity a token proves, or raise TokenRejected."""
         if len(token) > self.max_bytes:
             raise TokenRejected(model.TOO_LARGE, f"token longer than {self.max_bytes} bytes")
         with self._lock:
@@ -171,11 +172,12 @@ class JwtVerifier:
             k is remembered.key for k in remembered.provider.jwks.keys(remembered.kid)
         ):
             _still_valid(remembered.claims, remembered.provider.config)
-            return remembered.claims, remembered.provider
+            return remembered.identity
         claims, provider, kid, key = self._verify(token)
+        identity = claims_identity(claims, "jwt", provider.config.claims)
         with self._lock:
-            self._verified[token] = _Verified(claims, provider, kid, key)
-        return claims, provider
+            self._verified[token] = _Verified(claims, provider, kid, key, identity)
+        return identity
 
     def _verify(self, token: str) -> tuple[dict[str, Any], JwtProvider, str | None, jwt.PyJWK]:
         try:

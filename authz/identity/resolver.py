@@ -88,6 +88,8 @@ class IdentityResolver:
             or self._mtls(spiffe, domain)
             or Identity(error=model.MISSING)
         )
+        if not (spiffe or domain):
+            return identity
         return dataclasses.replace(identity, spiffe_id=spiffe, trust_domain=domain)
 
     def _jwt_authn(self, attrs: Attributes) -> Identity | None:
@@ -114,10 +116,9 @@ class IdentityResolver:
             where = ", ".join(sorted({loc.describe() for loc, _ in tokens}))
             return Identity(method="jwt", error=model.MULTIPLE, claims={"detail": where})
         try:
-            claims, provider = self.jwt.verify(tokens[0][1])
+            return self.jwt.identity(tokens[0][1])
         except TokenRejected as exc:
             return Identity(method="jwt", issuer=exc.issuer, error=exc.reason)
-        return claims_identity(claims, "jwt", provider.config.claims)
 
     def _api_key(self, attrs: Attributes) -> Identity | None:
         cfg = self.config.api_keys

@@ -60,6 +60,7 @@ class CompiledPolicy:
     dry_run_header: str = ""
     cache_paths: tuple[tuple[str, ...], ...] = ()
     calls: frozenset[str] = frozenset()
+    reads: frozenset[Read] = frozenset()  # what its own expressions read
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class _Compiler:
             dry_run=policy.dry_run,
             dry_run_header=policy.dry_run_header,
             calls=frozenset(c for e in exprs for c in e.calls),
+            reads=frozenset(r for e in exprs for r in e.reads),
             cache_paths=key_paths(
                 (r for e in exprs for r in e.reads),
                 (k for e in exprs for k in e.header_keys),
