@@ -286,7 +286,7 @@ def measure(
             url = f"http://127.0.0.1:{listen}{workload.PATH}"
             if full:
                 print(f"  {name}: wrk through Envoy ...", flush=True)
-                pids = [*worker_pids(server), server.pid]
+                pids = sorted({*worker_pids(server), server.pid})
                 before = cpu_seconds(pids), cpu_seconds([envoy.pid])
                 rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
                 after = cpu_seconds(pids), cpu_seconds([envoy.pid])

@@ -152,3 +152,47 @@ def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
     jwks.release()  # the hanging fetch now answers, with the new key
     thread.join(30)
     assert waiting and waiting[0].status.code == 0, waiting
+
+
+def test_envoy_spreads_checks_over_several_connections(
+    upstream, envoy_factory, authz_factory, tmp_path: Path, jwks: JwksServer
+) -> None:
+    """The shipped cluster caps streams per connection, so checks in flight together use
+    several connections, which the kernel spreads over authz's worker processes."""
+    policy = write_policy(
+        tmp_path,
+        f"""
+        identity:
+          jwt:
+            - issuer: {tokens.ISSUER}
+              audiences: [{tokens.AUDIENCE}]
+              jwks_uri: {jwks.uri}
+              fetch_timeout_seconds: 0.6
+              min_refresh_interval_seconds: 0
+        policies:
+          - name: public
+            require_identity: true
+            rules: [{{name: ok, when: "true", effect: allow}}]
+    """,
+    )
+    authz = authz_factory(policy, extra_args=("--workers", "2"))
+    envoy = envoy_factory(authz.port, upstream.port)
+    jwks.wait_hits(2)  # each worker fetched the keys once
+    jwks.mode = "hang"  # every check with the new key now waits for the same fetch
+    token = tokens.mint(NEW)
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda: statuses.append(
+                http(envoy.url("/public/x"), headers={"authorization": f"Bearer {token}"})[0]
+            )
+        )
+        for _ in range(24)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [401] * 24  # unknown key after the bounded wait: denied, never allowed
+    assert (envoy.stat("cluster.authz.upstream_cx_total") or 0) >= 3  # 24 calls, 8 a connection
+    assert not upstream.requests()
