@@ -556,6 +556,8 @@ def _is_pictograph(char: str) -> bool:
 
 def _invisible(text: str) -> bool:
     """Invisible or tag characters that are not part of an emoji or script's normal use."""
+    if text.isascii():
+        return False  # every suspect character is outside ASCII
     for match in _SUSPECT.finditer(text):
         index = match.start()
         char = text[index]
