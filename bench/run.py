@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -251,6 +252,12 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def load_cpu_seconds() -> float:
+    """CPU time of the finished load generators (wrk, h2load) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     """The serving processes: the children of a supervisor, or the process itself."""
     kids = []
@@ -287,16 +294,16 @@ def measure(
             if full:
                 print(f"  {name}: wrk through Envoy ...", flush=True)
                 pids = sorted({*worker_pids(server), server.pid})
-                before = cpu_seconds(pids), cpu_seconds([envoy.pid])
+                before = cpu_seconds(pids), cpu_seconds([envoy.pid]), load_cpu_seconds()
                 rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
-                after = cpu_seconds(pids), cpu_seconds([envoy.pid])
+                after = cpu_seconds(pids), cpu_seconds([envoy.pid]), load_cpu_seconds()
                 served = max(rps * DURATION, 1)
                 extra = {
                     "rss_mb_per_worker": [round(rss_mb(pid), 1) for pid in worker_pids(server)],
-                    # Where the 2 cores went, per request served (wrk takes the rest).
+                    # Where the 2 cores went, per request served.
                     "cpu_us_per_request": {
-                        "authz": round((after[0] - before[0]) / served * 1e6),
-                        "envoy": round((after[1] - before[1]) / served * 1e6),
+                        name: round((a - b) / served * 1e6)
+                        for name, a, b in zip(("authz", "envoy", "wrk"), after, before, strict=True)
                     },
                 }
                 results.append(Figures(name, "wrk via Envoy", rps, p50, p99, errors, extra))
@@ -320,13 +327,23 @@ def measure(
             return results
         print(f"  {name}: h2load straight at gRPC ...", flush=True)
         grpc_url = f"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check"
+        pids = sorted({*worker_pids(server), server.pid})
+        before = cpu_seconds(pids), load_cpu_seconds()
         rps, p50, p99, errors = h2load(
             grpc_url,
             work.path / "check.grpc",
             {"content-type": "application/grpc", "te": "trailers"},
             log=logs / "grpc.log",
         )
-        results.append(Figures(name, "h2load gRPC", rps, p50, p99, errors))
+        after = cpu_seconds(pids), load_cpu_seconds()
+        served = max(rps * DURATION, 1)
+        cpu = {
+            name: round((a - b) / served * 1e6)
+            for name, a, b in zip(("authz", "h2load"), after, before, strict=True)
+        }
+        results.append(
+            Figures(name, "h2load gRPC", rps, p50, p99, errors, {"cpu_us_per_request": cpu})
+        )
     finally:
         stop(server)
     return results
@@ -450,13 +467,14 @@ def report(results: list[Figures], memory: dict[str, float]) -> None:
             f"{r.target:<24}{r.load:<26}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
             f"{times:>9}{r.errors:>8}"
         )
+    print("\nCPU time per request served (us), where the 2 cores went:")
+    for r in results:
+        if "cpu_us_per_request" in r.extra:
+            cpu = ", ".join(f"{k} {v}" for k, v in r.extra["cpu_us_per_request"].items())
+            print(f"  {r.target:<24}{r.load:<16}{cpu}")
     for r in results:
         if "rss_mb_per_worker" in r.extra:
-            cpu = r.extra["cpu_us_per_request"]
-            print(
-                f"{r.target:<24}RSS per worker {r.extra['rss_mb_per_worker']} MiB; CPU per "
-                f"request through Envoy: authz {cpu['authz']} us, Envoy {cpu['envoy']} us"
-            )
+            print(f"RSS per worker, {r.target}: {r.extra['rss_mb_per_worker']} MiB")
     targets = {
         "req/s through Envoy, default settings / floor (target >= 0.9)": ratio(
             results, "authz default (w2)", "wrk"
