@@ -25,7 +25,8 @@ from authz.service import AsyncAuthorizationService, AuthorizationService, Check
 
 SERVICE_NAME = "envoy.service.auth.v3.Authorization"
 DRAIN_SECONDS = 10.0
-ACCEPT_SECONDS = 1.0
+ACCEPT_SECONDS = DRAIN_SECONDS / 2  # of the drain, at most this long taking sent calls
+IDLE_SECONDS = 0.1
 _log = logging.getLogger("authz.server")
 
 
@@ -151,12 +152,18 @@ class Server:
         await checks.enter_graceful_shutdown()
         # grpc.aio takes the calls that have arrived one at a time, between checks; stopping
         # at once would cancel those not taken yet. Keep taking them until none has been in
-        # flight for a moment (at most ACCEPT_SECONDS), then refuse new calls and let the
-        # rest finish.
+        # flight for a moment (at most ACCEPT_SECONDS: by then a health-checking Envoy has
+        # moved away), then refuse new calls and let the rest finish.
+        # A check runs the loop for its whole length, so "idle" is judged by what changed
+        # between two looks, not by the clock alone.
         started = idle = loop.time()
-        while loop.time() - idle < 0.05 and loop.time() - started < ACCEPT_SECONDS:
-            if service.in_flight:
-                idle = loop.time()
+        seen = -1
+        while True:
+            now = loop.time()
+            if service.in_flight or service.started != seen:
+                idle, seen = now, service.started
+            if now - idle >= IDLE_SECONDS or now - started >= ACCEPT_SECONDS:
+                break
             await asyncio.sleep(0.005)
         await server.stop(DRAIN_SECONDS - (loop.time() - started))
         self._stopped()

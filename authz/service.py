@@ -199,12 +199,14 @@ class AsyncAuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
         self.in_flight = 0  # for the drain: the loop takes calls one at a time
+        self.started = 0
 
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: Any
     ) -> external_auth_pb2.CheckResponse:
         """Answer Envoy with the decision for this request."""
         self.in_flight += 1
+        self.started += 1
         try:
             metadata = _trace_metadata(self.checker, context)
             return to_check_response(await self.checker.check_async(request, metadata))
