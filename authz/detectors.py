@@ -588,6 +588,8 @@ def _invisible(text: str) -> bool:
 
 def _decoded_payloads(text: str) -> list[str]:
     """Printable text hidden as base64 or hex in the original text."""
+    if not _ANY_RUN.search(text):
+        return []  # one scan for the common case: neither kind of run
     found = []
     for match in _BASE64_RUN.finditer(text):
         run = match.group(0)
@@ -613,6 +615,7 @@ def _decoded_payloads(text: str) -> list[str]:
     return found
 
 
+_ANY_RUN = _any_of([_BASE64_RUN, _HEX_RUN])
 _ANY_PII = _any_of([_EMAIL, _PHONE, _CARD, _SSN, _IBAN, _IPV4, _IPV6])
 _ANY_SIGNAL = _any_of([p for _, p in _SIGNALS] + [_TURN])
 
