@@ -6,6 +6,7 @@ values for a request (see policy/references.py).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -82,16 +83,11 @@ class Attributes:
     identity: Identity = ANONYMOUS
 
     def with_identity(self, identity: Identity) -> Attributes:
-        """The same request with the caller's identity resolved."""
-        return Attributes(
-            self.request,
-            self.source,
-            self.destination,
-            self.context,
-            self.body,
-            self.metadata_context,
-            identity,
-        )
+        """The same request with the caller's identity resolved (a shallow copy: the body
+        view and what it has parsed are shared)."""
+        resolved = copy.copy(self)
+        object.__setattr__(resolved, "identity", identity)
+        return resolved
 
     def metadata(self) -> dict[str, Any]:
         """Envoy's filter metadata, namespace -> plain map."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,23 +38,12 @@ class Decision:
     would_deny: Decision | None = None  # a dry-run policy's deny, allowed anyway
 
     def reissued(self, decision_id: str) -> Decision:
-        """This decision again, for another request (a decision-cache hit)."""
-        return Decision(
-            self.allowed,
-            self.code,
-            self.reason,
-            decision_id,
-            self.status,
-            self.policy,
-            self.rule,
-            self.message,
-            self.headers,
-            self.remove_headers,
-            self.response_headers,
-            self.metadata,
-            True,
-            self.would_deny,
-        )
+        """This decision again, for another request (a decision-cache hit). A shallow copy
+        (every field, whatever fields there are) at a fraction of dataclasses.replace."""
+        again = copy.copy(self)
+        object.__setattr__(again, "decision_id", decision_id)
+        object.__setattr__(again, "cached", True)
+        return again
 
     @property
     def outcome(self) -> str:

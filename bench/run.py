@@ -258,6 +258,16 @@ def load_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def per_request(
+    names: tuple[str, ...], before: tuple[float, ...], after: tuple[float, ...], rps: float
+) -> dict[str, int]:
+    """CPU microseconds each named party spent per request served during one load."""
+    served = max(rps * DURATION, 1)
+    return {
+        name: round((a - b) / served * 1e6) for name, a, b in zip(names, after, before, strict=True)
+    }
+
+
 def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     """The serving processes: the children of a supervisor, or the process itself."""
     kids = []
@@ -297,15 +307,9 @@ def measure(
                 before = cpu_seconds(pids), cpu_seconds([envoy.pid]), load_cpu_seconds()
                 rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
                 after = cpu_seconds(pids), cpu_seconds([envoy.pid]), load_cpu_seconds()
-                served = max(rps * DURATION, 1)
-                extra = {
-                    "rss_mb_per_worker": [round(rss_mb(pid), 1) for pid in worker_pids(server)],
-                    # Where the 2 cores went, per request served.
-                    "cpu_us_per_request": {
-                        name: round((a - b) / served * 1e6)
-                        for name, a, b in zip(("authz", "envoy", "wrk"), after, before, strict=True)
-                    },
-                }
+                cpu = per_request(("authz", "envoy", "wrk"), before, after, rps)
+                rss = [round(rss_mb(pid), 1) for pid in worker_pids(server)]
+                extra = {"rss_mb_per_worker": rss, "cpu_us_per_request": cpu}
                 results.append(Figures(name, "wrk via Envoy", rps, p50, p99, errors, extra))
             if fixed_rate is not None:
                 print(f"  {name}: fixed {fixed_rate:.0f} req/s through Envoy ...", flush=True)
@@ -336,11 +340,7 @@ def measure(
             log=logs / "grpc.log",
         )
         after = cpu_seconds(pids), load_cpu_seconds()
-        served = max(rps * DURATION, 1)
-        cpu = {
-            name: round((a - b) / served * 1e6)
-            for name, a, b in zip(("authz", "h2load"), after, before, strict=True)
-        }
+        cpu = per_request(("authz", "h2load"), before, after, rps)
         results.append(
             Figures(name, "h2load gRPC", rps, p50, p99, errors, {"cpu_us_per_request": cpu})
         )

@@ -69,10 +69,10 @@ def jwks() -> Iterator[JwksServer]:
 OLD, NEW = tokens.rsa_key("k-old"), tokens.rsa_key("k-new")
 
 
-def test_jwks_endpoint_down_or_slow(
-    upstream, envoy_factory, authz_factory, tmp_path: Path, jwks: JwksServer
-) -> None:
-    policy = write_policy(
+def jwt_policy(tmp_path: Path, jwks: JwksServer, fetch_timeout: float) -> Path:
+    """Any caller whose JWT verifies against the endpoint's keys is let in (on every
+    request: `match` too, for checks sent straight over gRPC)."""
+    return write_policy(
         tmp_path,
         f"""
         identity:
@@ -80,14 +80,21 @@ def test_jwks_endpoint_down_or_slow(
             - issuer: {tokens.ISSUER}
               audiences: [{tokens.AUDIENCE}]
               jwks_uri: {jwks.uri}
-              fetch_timeout_seconds: 0.3
+              fetch_timeout_seconds: {fetch_timeout}
               min_refresh_interval_seconds: 0
         policies:
           - name: public
+            match: "true"
             require_identity: true
             rules: [{{name: ok, when: "true", effect: allow}}]
     """,
     )
+
+
+def test_jwks_endpoint_down_or_slow(
+    upstream, envoy_factory, authz_factory, tmp_path: Path, jwks: JwksServer
+) -> None:
+    policy = jwt_policy(tmp_path, jwks, fetch_timeout=0.3)
     authz = authz_factory(policy)
     envoy = envoy_factory(authz.port, upstream.port)
 
@@ -114,23 +121,7 @@ def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
 ) -> None:
     """One event loop serves every check: a token whose key is being fetched awaits the
     fetch while other checks are answered, and the fetched key is used when it arrives."""
-    policy = write_policy(
-        tmp_path,
-        f"""
-        identity:
-          jwt:
-            - issuer: {tokens.ISSUER}
-              audiences: [{tokens.AUDIENCE}]
-              jwks_uri: {jwks.uri}
-              fetch_timeout_seconds: 20
-              min_refresh_interval_seconds: 0
-        policies:
-          - name: p
-            match: "true"
-            require_identity: true
-            rules: [{{name: ok, when: "true", effect: allow}}]
-    """,
-    )
+    policy = jwt_policy(tmp_path, jwks, fetch_timeout=20)
     authz = authz_factory(policy)  # one worker, the default server model
     jwks.wait_hits(1)
     jwks.mode = "hang"
@@ -159,22 +150,7 @@ def test_envoy_spreads_checks_over_several_connections(
 ) -> None:
     """The shipped cluster caps streams per connection, so checks in flight together use
     several connections, which the kernel spreads over authz's worker processes."""
-    policy = write_policy(
-        tmp_path,
-        f"""
-        identity:
-          jwt:
-            - issuer: {tokens.ISSUER}
-              audiences: [{tokens.AUDIENCE}]
-              jwks_uri: {jwks.uri}
-              fetch_timeout_seconds: 0.6
-              min_refresh_interval_seconds: 0
-        policies:
-          - name: public
-            require_identity: true
-            rules: [{{name: ok, when: "true", effect: allow}}]
-    """,
-    )
+    policy = jwt_policy(tmp_path, jwks, fetch_timeout=0.6)
     authz = authz_factory(policy, extra_args=("--workers", "2"))
     envoy = envoy_factory(authz.port, upstream.port)
     jwks.wait_hits(2)  # each worker fetched the keys once

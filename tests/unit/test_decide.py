@@ -218,3 +218,29 @@ def test_engines_decide_the_same(tmp_path: Path) -> None:
         summary_a = (a.allowed, a.code, a.status, a.policy, a.rule, a.headers, a.metadata)
         summary_b = (b.allowed, b.code, b.status, b.policy, b.rule, b.headers, b.metadata)
         assert summary_a == summary_b, request
+
+
+TWO_VIEWS = """
+policies:
+  - name: chat
+    rules: [{name: model, when: 'llm.model == "m"', effect: allow}]
+  - name: tools
+    rules: [{name: tool, when: 'mcp.tool == "t"', effect: allow}]
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_routed_policy_builds_only_the_views_it_reads(
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request routed to `chat` never builds the MCP view another policy reads."""
+    config = compile_policy(tmp_path, TWO_VIEWS, engine)
+
+    def no_mcp(*_: object) -> None:
+        raise AssertionError("the MCP view was built for a chat route")
+
+    monkeypatch.setattr("authz.attributes.mcp_view", no_mcp)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    chat = {"method": "POST", "path": "/v1/chat/completions", "body": body}
+    decision = decide_request(config, {**chat, "context": {"policy": "chat"}})
+    assert decision.allowed and decision.rule == "model"

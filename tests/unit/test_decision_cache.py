@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from authz.cache import DecisionCache
+from authz.decision import Decision
 from authz.policy.compiler import CompiledConfig
+from authz.reload import Reloader
+from authz.request_file import to_check_request
+from authz.service import Checker
 from tests.support import tokens
 from tests.unit.helpers import ENGINES, compile_policy, decide_request
 
@@ -126,3 +131,23 @@ def test_body_derived_reads_key_on_the_body_bytes(tmp_path: Path) -> None:
     assert (attack.allowed, attack.cached, attack.rule) == (False, False, "inj")
     elsewhere = dict(chat("hello"), path="/v1/embeddings")
     assert not decide_request(config, elsewhere).cached  # the view depends on the path
+
+
+def test_a_reload_starts_with_an_empty_cache(config: CompiledConfig) -> None:
+    checker = Checker(config)
+    request = to_check_request(req(tokens.mint(KEY, sub="alice")))
+    assert not checker.check(request).cached
+    assert checker.check(request).cached
+    assert Reloader(checker, config.path, config.engine.name, 0).reload("test")
+    assert not checker.check(request).cached  # the new config's cache knows nothing yet
+
+
+def test_the_cache_is_bounded_in_entries() -> None:
+    cache = DecisionCache(max_entries=2, ttl_seconds=60)
+    decision = Decision(True, "rule", "allowed", "d0")
+    for key in (b"first", b"second", b"third"):
+        cache.put(key, decision)
+    assert len(cache) == 2
+    assert cache.get(b"first", "d1") is None  # the least recently used went
+    third = cache.get(b"third", "d2")
+    assert third is not None and third.decision_id == "d2" and third.cached

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from authz.attributes import from_check_request
+from authz.decision import DEFAULT
 from authz.identity.jwks import RemoteJwks, fetch_uri
 from authz.identity.model import Identity
 from authz.policy.compiler import CompiledConfig
 from authz.request_file import to_check_request
+from authz.service import Checker
 from tests.support import tokens
 from tests.support.jwks_server import JwksServer
 from tests.unit.helpers import compile_policy
@@ -173,3 +175,26 @@ def test_fetch_uri_refuses_non_jwks(server: JwksServer) -> None:
     server.document = {"not": "a jwks"}
     with pytest.raises(JwksError, match='"keys" list'):
         fetch_uri(server.uri, 2)
+
+
+def test_a_check_waits_for_the_key_fetch_its_token_started(
+    tmp_path: Path, server: JwksServer
+) -> None:
+    """The sync Checker (authz check, the thread pool) waits, bounded, for the refresh an
+    unknown kid starts, then verifies with the key that arrived."""
+    config = config_for(tmp_path, server, timeout=20)
+    config.identity.start()
+    server.document = tokens.jwks(OLD, NEW)
+    server.mode = "hang"
+
+    def answer() -> None:
+        server.mode = "ok"
+        server.release()
+
+    threading.Timer(0.3, answer).start()
+    request = to_check_request(
+        {"headers": {"authorization": f"Bearer {tokens.mint(NEW)}"}, "context": {"policy": "p"}}
+    )
+    decision = Checker(config).check(request)
+    # Authenticated, then the policy's default deny; without the wait: 401 unknown_key.
+    assert decision.code == DEFAULT and decision.status == 403, decision
