@@ -6,17 +6,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from authz.cache import DecisionCache, key_paths
+from authz.celtypes import DOUBLE, STRING, CelType, list_of, non_null, of_value
 from authz.errors import ConfigError, ConfigIssue
 from authz.functions import FunctionLibrary
 from authz.identity.resolver import IdentityResolver
+from authz.policy.checker import check
 from authz.policy.engines import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
 from authz.policy.references import Read, analyse, detector_calls
-from authz.policy.schema import ROOTS
+from authz.policy.schema import ROOT_TYPES, ROOTS
 from authz.policy.source import Located
 
 PRECOMPUTED = "_fn"  # the variable holding precomputed detector results
+
+# The CEL type of what each kind of project function returns (functions.CelFunction.returns).
+RESULT_TYPES: dict[str, CelType] = {"list": list_of(STRING), "string": STRING, "double": DOUBLE}
+
+_HEADER_KINDS = frozenset({"string", "int", "uint", "double", "bool", "dyn"})
+_METADATA_KINDS = _HEADER_KINDS | {"list", "map", "record", "null"}
+
+
+def _wrong_result(result: CelType, wants: str) -> str:
+    """Why an expression's type does not fit where it is used ('' when it fits)."""
+    kind = non_null(result).kind
+    if wants == "bool" and kind not in ("bool", "dyn"):
+        return "must be a bool"
+    if wants == "header" and kind not in _HEADER_KINDS:
+        return "must be a string (or a number or bool, which are converted)"
+    if wants == "metadata" and kind not in _METADATA_KINDS:
+        return "must be a string, number, bool, list or map"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,7 @@ class CompiledConfig:
     calls: dict[str, tuple[str, tuple[str | int, ...]]] | None = None
     match_calls: frozenset[str] = frozenset()
     files: tuple[str, ...] = ()  # the policy file and every file it names (for reload)
+    deny_body: tuple[str, ...] = ()  # record fields a deny body shows (config opt-in)
 
     @property
     def parses_body(self) -> bool:
@@ -102,29 +123,38 @@ def snippet(expression: str, line: int, col: int) -> str:
 
 
 class _Compiler:
-    def __init__(self, config: Config, engine: Engine, function_names: frozenset[str]) -> None:
+    def __init__(self, config: Config, engine: Engine, library: FunctionLibrary) -> None:
         self.config = config
         self.engine = engine
-        self.function_names = function_names
+        self.function_names = library.names
+        self.function_types = {f.name: RESULT_TYPES[f.returns] for f in library.functions}
+        self.env = {**ROOT_TYPES, "data": of_value(config.data)}
         self.issues: list[ConfigIssue] = []
         self.calls: dict[str, tuple[str, tuple[str | int, ...]]] = {}
         # One id per distinct (function, path): `a.b` and `["a.b"]` are different paths.
         self._call_ids: dict[tuple[str, tuple[str | int, ...]], str] = {}
 
-    def expr(self, source: Located, what: str, boolean: bool = False) -> CompiledExpr | None:
-        analysis = analyse(source, self.function_names)
+    def expr(self, source: Located, what: str, wants: str = "") -> CompiledExpr | None:
+        """Check and compile one expression; `wants` is what its value must be: "bool" for
+        `when` and `match`, "header" for header values, "metadata" for metadata values."""
+        analysis = analyse(source)
+        if analysis.problems or analysis.tree is None:
+            for problem in analysis.problems:
+                self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
+            return None
+        result, problems = check(analysis.tree, self.env, self.function_types)
+        for problem in problems:
+            self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
+        if problems:
+            return None
+        wrong = _wrong_result(result, wants)
+        if wrong:
+            self._report(source, 1, 1, f"{what}: {wrong}, not {result}")
+            return None
         try:
             program = self.engine.compile(source)
         except CompileFailure as exc:
             self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
-            return None
-        if analysis.problems:
-            for problem in analysis.problems:
-                self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
-            return None
-        returns = getattr(program, "returns", None)
-        if boolean and returns not in (None, "bool", "dyn"):
-            self._report(source, 1, 1, f"{what} must be a bool expression, not {returns}")
             return None
         program, calls = self._precomputed(source, program)
         return CompiledExpr(
@@ -166,34 +196,36 @@ class _Compiler:
             )
         )
 
-    def values(self, items: dict[str, Located], what: str) -> tuple:
+    def values(self, items: dict[str, Located], what: str, wants: str) -> tuple:
         out = []
         for key, source in items.items():
-            compiled = self.expr(source, f"{what} '{key}'")
+            compiled = self.expr(source, f"{what} '{key}'", wants)
             if compiled is not None:
                 out.append((key, compiled))
         return tuple(out)
 
     def rule(self, rule: Rule, policy: str) -> CompiledRule | None:
         where = f"rule '{policy}/{rule.name}'"
-        when = self.expr(rule.when, f"{where} when", boolean=True)
+        when = self.expr(rule.when, f"{where} when", "bool")
         compiled = CompiledRule(
             name=str(rule.name),
             when=when,  # type: ignore[arg-type]
             allow=rule.effect == ALLOW,
             status=rule.status,
             message=rule.message,
-            headers=self.values(rule.headers, f"{where} header"),
+            headers=self.values(rule.headers, f"{where} header", "header"),
             remove_headers=rule.remove_headers,
-            response_headers=self.values(rule.response_headers, f"{where} response header"),
-            metadata=self.values(rule.metadata, f"{where} metadata"),
+            response_headers=self.values(
+                rule.response_headers, f"{where} response header", "header"
+            ),
+            metadata=self.values(rule.metadata, f"{where} metadata", "metadata"),
         )
         return compiled if when is not None else None
 
     def policy(self, policy: Policy) -> CompiledPolicy:
         match = None
         if policy.match is not None:
-            match = self.expr(policy.match, f"policy '{policy.name}' match", boolean=True)
+            match = self.expr(policy.match, f"policy '{policy.name}' match", "bool")
         rules = tuple(r for r in (self.rule(r, policy.name) for r in policy.rules) if r)
         exprs = _policy_exprs(match, rules)
         return CompiledPolicy(
@@ -243,7 +275,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
     """Compile a loaded config; `engine_name` overrides the file's `engine`."""
     library = FunctionLibrary(config.limits.max_scan_chars)
     engine = make_engine(engine_name or config.engine, [*sorted(ROOTS), PRECOMPUTED], library)
-    compiler = _Compiler(config, engine, library.names)
+    compiler = _Compiler(config, engine, library)
     policies = tuple(compiler.policy(p) for p in config.policies)
     if compiler.issues:
         raise ConfigError(compiler.issues)
@@ -263,6 +295,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         data=config.data,
         calls=compiler.calls,
         files=_files(config),
+        deny_body=config.deny_body,
         match_calls=frozenset(c for p in policies if p.match for c in p.match.calls),
         cache=DecisionCache(config.cache.max_entries, config.cache.ttl_seconds)
         if config.cache

@@ -1,8 +1,8 @@
-"""Static analysis of a CEL expression: what it reads, and reads that break the contract.
+"""Static analysis of a CEL expression: what it reads.
 
-Both engines share this pass (it runs on cel-python's pure-Python parser), so a reference
-to an attribute that does not exist is refused at load time the same way on either engine,
-and the service learns which attributes it must build for a request.
+Both engines share this pass (it runs on cel-python's pure-Python parser): the service
+learns which attributes it must build for a request. Whether the expression is well typed
+is policy/checker.py's job, on the same parse tree.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import lark
 from celpy.celparser import CELParseError, CELParser
 
-from authz.policy.schema import FUNCTIONS, MACROS_BINDING_A_VARIABLE, ROOTS
+from authz.policy.schema import MACROS_BINDING_A_VARIABLE, ROOTS
 
 # A read is (root, field); field None means the whole root.
 Read = tuple[str, str | None]
@@ -38,6 +38,7 @@ class Analysis:
 
     reads: set[Read] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    tree: lark.Tree | None = None
     header_keys: set[str] = field(default_factory=set)
     all_headers: bool = False
 
@@ -86,8 +87,8 @@ def parse(source: str) -> lark.Tree:
     return _parser.parse(source)
 
 
-def analyse(source: str, extra_functions: frozenset[str] = frozenset()) -> Analysis:
-    """Collect reads and contract problems; a syntax error is reported as a problem."""
+def analyse(source: str) -> Analysis:
+    """Collect reads; a syntax error is reported as a problem (and nothing is read)."""
     result = Analysis()
     try:
         tree = parse(source)
@@ -95,8 +96,8 @@ def analyse(source: str, extra_functions: frozenset[str] = frozenset()) -> Analy
         line, col = exc.line or 1, exc.column or 1
         result.problems.append(Problem(line, col, "syntax error"))
         return result
+    result.tree = tree
     bound = _bound_names(tree)
-    functions = FUNCTIONS | extra_functions
     dotted: set[int] = set()
     _header_reads(tree, result)
     for node in tree.iter_subtrees_topdown():
@@ -106,45 +107,22 @@ def analyse(source: str, extra_functions: frozenset[str] = frozenset()) -> Analy
             if root is None or name is None or str(root) in bound:
                 continue
             dotted.add(id(node.children[0]))
-            _check_field(result, root, name)
+            _read_field(result, str(root), str(name))
         elif node.data == "member" and id(node) not in dotted:
             root = _root_ident(node)
-            if root is not None and str(root) not in bound:
-                _check_root(result, str(root), root, whole=True)
-        elif node.data in ("ident_arg", "member_dot_arg"):
-            name = _token(node, 0 if node.data == "ident_arg" else 1)
-            if name is not None and str(name) not in functions:
-                _problem(result, name, f"undeclared function '{name}'")
+            if root is not None and str(root) in ROOTS and str(root) not in bound:
+                result.reads.add((str(root), None))
     return result
 
 
-def _problem(result: Analysis, token: lark.Token, message: str) -> None:
-    result.problems.append(Problem(token.line or 1, token.column or 1, message))
-
-
-def _check_root(result: Analysis, root: str, token: lark.Token, whole: bool) -> bool:
+def _read_field(result: Analysis, root: str, name: str) -> None:
     if root not in ROOTS:
-        known = ", ".join(sorted(ROOTS))
-        _problem(result, token, f"undeclared reference to '{root}' (attributes are: {known})")
-        return False
-    if whole:
-        result.reads.add((root, None))
-    return True
-
-
-def _check_field(result: Analysis, root_token: lark.Token, token: lark.Token) -> None:
-    root, name = str(root_token), str(token)
-    if not _check_root(result, root, root_token, whole=False):
         return
     fields = ROOTS[root]
     if fields is None:
         result.reads.add((root, None))
-        return
-    if name not in fields:
-        known = ", ".join(sorted(fields))
-        _problem(result, token, f"'{root}' has no attribute '{name}' (it has: {known})")
-        return
-    result.reads.add((root, name))
+    elif name in fields:
+        result.reads.add((root, name))
 
 
 def _string_literal(node: lark.Tree | lark.Token) -> str | None:

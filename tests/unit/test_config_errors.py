@@ -48,7 +48,7 @@ def test_every_broken_expression_is_reported_with_its_position(tmp_path: Path, e
     first = issues[0]
     # `pathx` starts at column 20 of line 3: "    match: request.pathx"
     assert (first.col, first.file) == (20, str(tmp_path / "policy.yaml"))
-    assert "has no attribute 'pathx'" in first.message
+    assert "'request' has no field 'pathx' (did you mean 'path'?)" in first.message
     assert first.snippet.splitlines() == ['  | request.pathx == "/a"', "  |         ^"]
     # the block scalar's second line: "      foo(1)" — an undeclared function
     assert "foo" in issues[3].message and issues[3].line == 12
