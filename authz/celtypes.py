@@ -135,3 +135,49 @@ def common(types: list[CelType]) -> CelType:
 
 def _shape(t: CelType) -> str:
     return non_null(t).kind
+
+
+def mismatch(value: Any, declared: CelType, where: str = "value") -> str:
+    """Why a plain value does not have the declared type ('' when it does). Tests hold every
+    view to its declaration with this, so a view can never hand a policy a surprise."""
+    if value is None:
+        return "" if declared.nullable or declared.kind in ("null", "dyn") else f"{where} is null"
+    kind = declared.kind
+    if kind == "dyn":
+        return ""
+    simple = {"bool": bool, "string": str, "bytes": bytes, "double": float}
+    if kind in simple:
+        ok = isinstance(value, simple[kind])
+        return "" if ok else f"{where} is {type(value).__name__}, declared {declared}"
+    if kind in ("int", "uint"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok and (-(2**63) <= value < 2**63 if kind == "int" else 0 <= value < 2**64)
+        return "" if ok else f"{where} is {value!r}, declared {declared}"
+    if kind == "list":
+        if not isinstance(value, list | tuple):
+            return f"{where} is {type(value).__name__}, declared {declared}"
+        for index, item in enumerate(value):
+            problem = mismatch(item, declared.elem or DYN, f"{where}[{index}]")
+            if problem:
+                return problem
+        return ""
+    if kind in ("map", "record"):
+        if not isinstance(value, dict):
+            return f"{where} is {type(value).__name__}, declared {declared}"
+        if kind == "record":
+            names = set(declared.field_names)
+            if set(value) != names:
+                return f"{where} has fields {sorted(value)}, declared {sorted(names)}"
+            for name, field_type in declared.fields or ():
+                problem = mismatch(value[name], field_type, f"{where}.{name}")
+                if problem:
+                    return problem
+            return ""
+        for key, item in value.items():
+            problem = mismatch(key, declared.key or DYN, f"{where} key") or mismatch(
+                item, declared.elem or DYN, f"{where}[{key!r}]"
+            )
+            if problem:
+                return problem
+        return ""
+    return ""
