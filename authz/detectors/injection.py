@@ -1,323 +1,22 @@
-"""Secrets, personal data and prompt-injection signals in text, in linear time.
-
-Every pattern is RE2 (google-re2): no backtracking, so hostile text cannot blow up the
-scan. Checks that need arithmetic (Luhn, IBAN mod-97, SSN ranges, entropy) run in Python
-on the candidates RE2 found. Text is scanned up to a cap; findings past it are not seen.
-"""
+"""Prompt-injection signals in text, judged on normalised readings of it (look-alikes,
+leetspeak, spaced-out letters folded; base64 and hex payloads decoded)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
-import math
 import unicodedata
-from collections import Counter
-from dataclasses import dataclass
 
-import re2
-
-# ---------------------------------------------------------------------------- findings
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A kind of sensitive data at [start, end) of the scanned text."""
-
-    kind: str
-    start: int
-    end: int
-
-
-def _compile(pattern: str) -> re2._Regexp:
-    options = re2.Options()
-    options.max_mem = 64 << 20
-    return re2.compile(pattern, options)
-
-
-# ---------------------------------------------------------------------------- secrets
-
-_SECRET_PATTERNS: list[tuple[str, re2._Regexp]] = [
-    ("private_key", _compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
-    ("aws_access_key", _compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
-    (
-        "aws_secret_key",
-        _compile(
-            r"(?i)aws_?(?:secret_?(?:access_?)?key|sk)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})\b"
-        ),
-    ),
-    ("gcp_api_key", _compile(r"\bAIza[0-9A-Za-z_\-]{35}")),
-    ("github_token", _compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("gitlab_token", _compile(r"\bglpat-[A-Za-z0-9_\-]{20,}")),
-    (
-        "slack_webhook",
-        _compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"),
-    ),
-    ("slack_token", _compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("stripe_key", _compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("anthropic_key", _compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}")),
-    ("openai_key", _compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")),
-    ("jwt", _compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")),
-]
-
-_NAME = (
-    r"(?i)(?:^|[^A-Za-z0-9])[a-z0-9_.-]*(?:password|passwd|pwd|pass|secret|api[_-]?key|"
-    r"access[_-]?key|account[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|"
-    r"client[_-]?secret|private[_-]?key|credentials?)(?:[_.-]?key)?"
-)
-# name = value, name := value, name => value, name: value (YAML, with a space), "name": "v"
-_SEPARATOR = r"(?:[ \t]*(?::=|=>|=)[ \t]*|[ \t]*:[ \t]+|[\"'][ \t]*:[ \t]*)"  # one line
-_ASSIGNMENT = _compile(
-    _NAME
-    + r"[\"']?"
-    + _SEPARATOR
-    + r"(?:\"([^\"\n]{8,200})\"|'([^'\n]{8,200})'|`([^`\n]{8,200})`"
-    + r"|([^\s\"'`,;&<>(){}\[\]]{8,}))"
-)
-_URL_CREDENTIAL = _compile(r"\b[a-z][a-z0-9+.\-]*://[^/\s:@]{1,64}:([^@\s/]{6,200})@[^\s@]")
-_CODE_REFERENCE = _compile(r"^[A-Za-z_]+(?:\.[A-Za-z_]+)+$")  # config.db.password
-_PLACEHOLDER = _compile(
-    r"(?i)^(?:\$|%|\{|<|\[|\*|!!|@[a-z0-9_./-]+$|x{4,}|\.\.\.|null|none|nil|true|false|undefined|changeme|change_me|"
-    r"password|secret|example|your|my[_-]?|test|dummy|sample|placeholder|redacted|todo|env\b|"
-    r"os\.|process\.env|getenv|config\.|settings\.|self\.|args\.|request\.|params\.|input)"
-)
-
-
-def _entropy(value: str) -> float:
-    counts = Counter(value)
-    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-
-
-_PLACEHOLDER_WORD = _compile(
-    r"(?i)your[_-]|[_-]here\b|change[_-]?me|placeholder|redacted|"
-    r"example|dummy|replace[_-]?me|insert[_-]"
-)
-
-
-def _looks_secret(value: str) -> bool:
-    """A value that is plausibly a real credential rather than a name or placeholder."""
-    if _PLACEHOLDER.search(value) or _PLACEHOLDER_WORD.search(value):
-        return False
-    if len(set(value)) < 6 or _CODE_REFERENCE.match(value):
-        return False
-    if value.startswith("eyJ") and "." not in value:
-        return False  # base64 of a JSON object: a page cursor or state, not a credential
-    classes = sum(
-        (
-            any(c.islower() for c in value),
-            any(c.isupper() for c in value),
-            any(c.isdigit() for c in value),
-            any(not c.isalnum() for c in value),
-        )
-    )
-    return classes >= 2 and _entropy(value) >= 3.0
-
-
-def _any_of(patterns: list[re2._Regexp]) -> re2._Regexp:
-    """One pattern matching wherever any of `patterns` would: a single scan rejects clean
-    text, the common case, before the per-kind scans run."""
-    return _compile("|".join(f"(?:{p.pattern})" for p in patterns))
-
-
-def secret_findings(text: str) -> list[Finding]:
-    """Every secret found, by kind and span."""
-    if not _ANY_SECRET.search(text):
-        return []
-    found: list[Finding] = []
-    taken: list[tuple[int, int]] = []
-    for kind, pattern in _SECRET_PATTERNS:
-        for match in pattern.finditer(text):
-            start, end = match.span()
-            if kind == "openai_key" and text.startswith("sk-ant-", start):
-                continue
-            if any(s <= start < e for s, e in taken):
-                continue
-            taken.append((start, end))
-            if _placeholder_shaped(match.group(0)):
-                continue  # ghp_xxxx..., sk-xxxx...: the shape of a key without one
-            found.append(Finding(kind, start, end))
-    for match in _ASSIGNMENT.finditer(text):
-        group = next(g for g in range(1, 5) if match.group(g) is not None)
-        start, end = match.span(group)
-        if any(s <= start < e or start <= s < end for s, e in taken):
-            continue
-        if _looks_secret(match.group(group)):
-            found.append(Finding("generic_secret", start, end))
-            taken.append((start, end))
-    for match in _URL_CREDENTIAL.finditer(text):
-        start, end = match.span(1)
-        if any(s <= start < e or start <= s < end for s, e in taken):
-            continue
-        if _looks_secret(match.group(1)):
-            found.append(Finding("generic_secret", start, end))
-    return found
-
-
-_ANY_SECRET = _any_of([p for _, p in _SECRET_PATTERNS] + [_ASSIGNMENT, _URL_CREDENTIAL])
-
-
-def _placeholder_shaped(token: str) -> bool:
-    """A key-shaped token whose variable part is a run of one or two characters."""
-    tail = token[-16:]
-    return len(set(tail.lower())) <= 2
-
-
-# ---------------------------------------------------------------------------- personal data
-
-_EMAIL = _compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}\b")
-_PHONE = _compile(
-    r"(?:\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]?\d{2,5}){1,4})"
-    r"|(?:\(\d{3}\)\s?\d{3}[\s.\-]\d{4})"
-    r"|(?:\b\d{3}[.\-]\d{3}[.\-]\d{4}\b)"
-    r"|(?:\b0\d{2,4}[\s/]\d{3,8}(?:[\s\-]\d{2,5})?\b)"
-    r"|(?:\b0\d{1,3}-\d{3,4}-\d{4}\b)"
-)
-_CARD = _compile(r"\b\d(?:[ \-]?\d){12,18}\b")
-_SSN = _compile(r"\b(\d{3})-(\d{2})-(\d{4})\b")
-_IBAN = _compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-_IPV4 = _compile(r"(?:^|[^\w.])((?:\d{1,3}\.){3}\d{1,3})(?:$|[^\w.]|\.(?:\s|$))")
-_IPV6 = _compile(r"(?i)(?:^|[^\w:])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?:$|[^\w:])")
-
-IBAN_LENGTHS = {
-    "AD": 24,
-    "AE": 23,
-    "AT": 20,
-    "BE": 16,
-    "BG": 22,
-    "BH": 22,
-    "BR": 29,
-    "CH": 21,
-    "CY": 28,
-    "CZ": 24,
-    "DE": 22,
-    "DK": 18,
-    "EE": 20,
-    "ES": 24,
-    "FI": 18,
-    "FR": 27,
-    "GB": 22,
-    "GI": 23,
-    "GR": 27,
-    "HR": 21,
-    "HU": 28,
-    "IE": 22,
-    "IL": 23,
-    "IS": 26,
-    "IT": 27,
-    "KW": 30,
-    "KZ": 20,
-    "LB": 28,
-    "LI": 21,
-    "LT": 20,
-    "LU": 20,
-    "LV": 21,
-    "MC": 27,
-    "MT": 31,
-    "NL": 18,
-    "NO": 15,
-    "PL": 28,
-    "PT": 25,
-    "QA": 29,
-    "RO": 24,
-    "SA": 24,
-    "SE": 24,
-    "SI": 19,
-    "SK": 24,
-    "SM": 27,
-    "TR": 26,
-    "UA": 29,
-}
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum used by payment cards."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def _card_prefix(digits: str) -> bool:
-    return digits[0] in "3456" or digits[:2] in ("22", "23", "24", "25", "26", "27")
-
-
-def iban_ok(candidate: str) -> bool:
-    """ISO 13616: the country's length and the mod-97 check."""
-    iban = candidate.replace(" ", "")
-    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
-        return False
-    moved = iban[4:] + iban[:4]
-    number = "".join(str(int(c, 36)) for c in moved)
-    return int(number) % 97 == 1
-
-
-def ssn_ok(area: str, group: str, serial: str) -> bool:
-    """US SSN ranges: area not 000, 666 or 9xx; group not 00; serial not 0000."""
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
-
-
-def _phone_ok(candidate: str) -> bool:
-    digits = [c for c in candidate if c.isdigit()]
-    return 7 <= len(digits) <= 15 and len(set(digits)) > 2
-
-
-def pii_findings(text: str) -> list[Finding]:
-    """Every piece of personal data found, by kind and span."""
-    if not _ANY_PII.search(text):
-        return []
-    found: list[Finding] = []
-    for match in _EMAIL.finditer(text):
-        found.append(Finding("email", *match.span()))
-    for match in _CARD.finditer(text):
-        digits = "".join(c for c in match.group(0) if c.isdigit())
-        if 13 <= len(digits) <= 19 and _card_prefix(digits) and luhn_ok(digits):
-            found.append(Finding("payment_card", *match.span()))
-    for match in _SSN.finditer(text):
-        if ssn_ok(match.group(1), match.group(2), match.group(3)):
-            found.append(Finding("us_ssn", *match.span()))
-    for match in _IBAN.finditer(text):
-        if iban_ok(match.group(0)):
-            found.append(Finding("iban", *match.span()))
-    for match in _IPV4.finditer(text):
-        try:
-            ipaddress.IPv4Address(match.group(1))
-        except ValueError:
-            continue
-        found.append(Finding("ip_address", *match.span(1)))
-    for match in _IPV6.finditer(text):
-        candidate = match.group(1)
-        if candidate.count(":") < 2 or not any(c.isalnum() for c in candidate):
-            continue
-        try:
-            ipaddress.IPv6Address(candidate)
-        except ValueError:
-            continue
-        found.append(Finding("ip_address", *match.span(1)))
-    taken = [(f.start, f.end) for f in found]
-    taken += [m.span() for m in _IBAN.finditer(text)]  # an IBAN with a bad checksum too
-    for match in _PHONE.finditer(text):
-        start, end = match.span()
-        if any(s < end and start < e for s, e in taken) or not _phone_ok(match.group(0)):
-            continue
-        if text[start - 1 : start] == "-" or text[end : end + 1] == "-":
-            continue  # one group of a longer dashed number (a card, a part number)
-        found.append(Finding("phone", start, end))
-    return found
-
-
-# ---------------------------------------------------------------------------- injection
+from authz.detectors.scan import Regexp, any_of, compile_re
 
 _ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad"}
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _TAGS = range(0xE0000, 0xE0080)
 
-_SIGNALS: list[tuple[str, re2._Regexp]] = [
+_SIGNALS: list[tuple[str, Regexp]] = [
     (
         "instruction_override",
-        _compile(
+        compile_re(
             r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect|discard)\s+"
             r"(?:all\s+|any\s+|every\s+|the\s+|your\s+|of\s+|my\s+|these\s+|those\s+|previous\s+)*"
             r"(?:previous|prior|above|earlier|preceding|former|initial|original|system|existing|"
@@ -354,7 +53,7 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
     ),
     (
         "role_hijack",
-        _compile(
+        compile_re(
             r"you(?:\s+are|'re)\s+(?:now\s+)?(?:in\s+)?(?:dan|stan|aim|evilbot|an?\s+(?:unrestricted|"
             r"unfiltered|uncensored|jailbroken|evil|rogue)|developer\s+mode|no\s+longer\s+(?:an?\s+)?"
             r"(?:ai|assistant|bound|restricted))\b"
@@ -390,7 +89,7 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
     ),
     (
         "prompt_exfiltration",
-        _compile(
+        compile_re(
             r"(?:repeat|print|reveal|show|output|display|tell|leak|dump|give|share|disclose|recite|"
             r"write\s+out|spell\s+out|copy|paste|return|quote|append|include|list|start\s+your\s+"
             r"answer\s+with)\s+(?:me\s+|us\s+)?(?:back\s+)?(?:all\s+|every\s+|the\s+|of\s+|"
@@ -422,7 +121,7 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
     ),
     (
         "tool_coercion",
-        _compile(
+        compile_re(
             r"(?:call|invoke|run|execute|trigger|fire|issue)\s+(?:the\s+|a\s+|your\s+)?"
             r"`?[a-z][a-z0-9]*_[a-z0-9_]+`?\s*(?:\(|tool|function|action|endpoint|with|to\b|on\b|"
             r"now|and\b)"
@@ -447,7 +146,7 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
     ),
     (
         "delimiter_spoofing",
-        _compile(
+        compile_re(
             r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|"
             r"end_header_id|begin_of_text|end_of_turn|start_of_turn)\|>"
             r"|\[/?inst\]|<</?sys>>|<start_of_turn>|<end_of_turn>"
@@ -460,7 +159,7 @@ _SIGNALS: list[tuple[str, re2._Regexp]] = [
 ]
 
 # A fake conversation turn: role markers for two different roles at line starts.
-_TURN = _compile(r"(?:^|\n)[ \t]*(human|assistant|system|user|ai)[ \t]*:[ \t]*\S")
+_TURN = compile_re(r"(?:^|\n)[ \t]*(human|assistant|system|user|ai)[ \t]*:[ \t]*\S")
 
 # Look-alike letters (Cyrillic, Greek) and digits used as letters, folded to Latin for a
 # second reading of the text; the first reading keeps them, for non-Latin phrases.
@@ -502,12 +201,12 @@ _CONFUSABLES = str.maketrans(
     }
 )
 
-_BASE64_RUN = _compile(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_\-]{24,}={0,2}")
-_HEX_RUN = _compile(r"(?:0x)?(?:[0-9a-fA-F]{2}[\s:]?){12,}")
+_BASE64_RUN = compile_re(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_\-]{24,}={0,2}")
+_HEX_RUN = compile_re(r"(?:0x)?(?:[0-9a-fA-F]{2}[\s:]?){12,}")
 
 
 _STRIP = {ord(c): None for c in (*_ZERO_WIDTH, *_BIDI)} | {code: None for code in _TAGS}
-_SUSPECT = _compile(
+_SUSPECT = compile_re(
     "[\u00ad\u180e\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"
 )
 
@@ -536,7 +235,7 @@ def _despaced(text: str) -> str:
 
 # Characters the second reading folds: digits and symbols used as letters, non-ASCII
 # look-alikes, and the wide gaps of spaced-out letters.
-_FOLDABLE = _compile(r"[0-9@$]|[^\x00-\x7f]|   ")
+_FOLDABLE = compile_re(r"[0-9@$]|[^\x00-\x7f]|   ")
 
 
 def readings(text: str) -> list[str]:
@@ -615,9 +314,8 @@ def _decoded_payloads(text: str) -> list[str]:
     return found
 
 
-_ANY_RUN = _any_of([_BASE64_RUN, _HEX_RUN])
-_ANY_PII = _any_of([_EMAIL, _PHONE, _CARD, _SSN, _IBAN, _IPV4, _IPV6])
-_ANY_SIGNAL = _any_of([p for _, p in _SIGNALS] + [_TURN])
+_ANY_RUN = any_of([_BASE64_RUN, _HEX_RUN])
+_ANY_SIGNAL = any_of([p for _, p in _SIGNALS] + [_TURN])
 
 
 def _signals(text: str) -> set[str]:
@@ -641,25 +339,3 @@ def injection_signals(text: str) -> list[str]:
             signals.add("encoded_payload")
             break
     return sorted(signals)
-
-
-# ---------------------------------------------------------------------------- the CEL face
-
-
-def kinds(findings: list[Finding]) -> list[str]:
-    """Sorted distinct kinds."""
-    return sorted({f.kind for f in findings})
-
-
-def redact(text: str) -> str:
-    """The text with every secret and piece of personal data replaced by [KIND]."""
-    spans = sorted(secret_findings(text) + pii_findings(text), key=lambda f: (f.start, -f.end))
-    out, position = [], 0
-    for finding in spans:
-        if finding.start < position:
-            continue
-        out.append(text[position : finding.start])
-        out.append(f"[{finding.kind.upper()}]")
-        position = finding.end
-    out.append(text[position:])
-    return "".join(out)

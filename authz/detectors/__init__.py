@@ -1,0 +1,32 @@
+"""Secrets, personal data and prompt-injection signals in text, in linear time.
+
+    scan.py       shared: RE2 patterns, Finding, claimed spans
+    secrets.py    secret_findings(text)
+    pii.py        pii_findings(text)
+    injection.py  injection_signals(text), and the normalised readings it judges
+    redact.py     kinds(findings), redact(text)
+
+Text is scanned up to a cap (limits.max_scan_chars); findings past it are not seen.
+"""
+
+from __future__ import annotations
+
+from authz.detectors.injection import injection_signals, normalise, readings
+from authz.detectors.pii import iban_ok, luhn_ok, pii_findings, ssn_ok
+from authz.detectors.redact import kinds, redact
+from authz.detectors.scan import Finding
+from authz.detectors.secrets import secret_findings
+
+__all__ = [
+    "Finding",
+    "iban_ok",
+    "injection_signals",
+    "kinds",
+    "luhn_ok",
+    "normalise",
+    "pii_findings",
+    "readings",
+    "redact",
+    "secret_findings",
+    "ssn_ok",
+]
