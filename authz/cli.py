@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from authz.errors import ConfigError, RequestError
+from authz.errors import ConfigError, NoTests, RequestError
 from authz.policy.compiler import CompiledConfig, load
 from authz.policy.engines import ENGINE_NAMES
 
@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
 
     test = sub.add_parser("test", help="run policy tests on both engines")
     test.add_argument("paths", nargs="+", help="test files, policy files with tests:, folders")
+    test.add_argument(
+        "--coverage", action="store_true", help="print rules reached / total per policy"
+    )
 
     validate = sub.add_parser("validate", help="load and compile a policy file")
     validate.add_argument("config")
@@ -213,6 +216,7 @@ def _supervise(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from authz.decision import record
     from authz.request_file import load_request
     from authz.response import dynamic_metadata
     from authz.service import check
@@ -221,11 +225,7 @@ def _check(args: argparse.Namespace) -> int:
     request = load_request(args.request)
     decision = check(config, request)
     output = {
-        "decision": decision.outcome,
-        "status": decision.status,
-        "policy": decision.policy,
-        "rule": decision.rule,
-        "reason": decision.reason,
+        **record(decision),
         "headers": dict(decision.headers),
         "response_headers": dict(decision.response_headers),
         "remove_headers": list(decision.remove_headers),
@@ -250,15 +250,19 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from authz.policytest import discover, run_suites
+    from authz.policytest import discover, run_suites, summary
 
-    outcome, unreached = run_suites(discover(args.paths))
+    outcome, coverage = run_suites(discover(args.paths))
     for failure in outcome.failures:
         print(failure)
+    unreached = coverage.unreached(outcome.reached)
     if unreached:
-        print(f"rules no test reaches: {', '.join(unreached)}")
-    print(f"{outcome.passed} passed, {len(outcome.failures)} failed")
-    return EXIT_DENIED if outcome.failures else EXIT_OK
+        print(f"rules no case reached: {', '.join(unreached)}")
+    if args.coverage:
+        print("coverage (rules that decided at least one case):")
+        print("\n".join(coverage.table(outcome.reached)))
+    print(summary(outcome))
+    return EXIT_DENIED if outcome.failed else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except RequestError as exc:
+    except (RequestError, NoTests) as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from typing import Any
 
 from authz.attributes import Attributes
 from authz.decision import (
+    ACCESS_DENIED,
     DEFAULT,
     EVALUATION_ERROR,
     INVALID_OUTPUT,
@@ -93,20 +94,21 @@ def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: 
         response = tuple((n, _header_value(n, e, bound)) for n, e in rule.response_headers)
         metadata = {k: e.program.evaluate(bound) for k, e in rule.metadata}
     except (EvaluationError, _Refused) as exc:
-        code = INVALID_OUTPUT if isinstance(exc, _Refused) else EVALUATION_ERROR
+        reason = INVALID_OUTPUT if isinstance(exc, _Refused) else EVALUATION_ERROR
         return deny(
-            code, f"rule '{rule.name}': {exc}", decision_id, policy=policy.name, rule=rule.name
+            reason, f"rule '{rule.name}': {exc}", decision_id, policy=policy.name, rule=rule.name
         )
     verb = "allowed" if rule.allow else "denied"
+    said = f": {rule.message}" if rule.message else ""
     return Decision(
         allowed=rule.allow,
-        code=RULE,
-        reason=f"{verb} by rule '{rule.name}'",
+        reason=RULE,
+        message=f"{verb} by rule '{rule.name}'{said}",
         decision_id=decision_id,
         status=200 if rule.allow else rule.status or 403,
         policy=policy.name,
         rule=rule.name,
-        message=rule.message or f"{verb} by rule '{rule.name}'",
+        client_message=rule.message or ("" if rule.allow else ACCESS_DENIED),
         headers=headers,
         remove_headers=rule.remove_headers if rule.allow else (),
         response_headers=response,
@@ -124,12 +126,12 @@ def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: st
         challenge = f'Bearer realm="authz", error="{code}", error_description="{reason}"'
     return Decision(
         allowed=False,
-        code=UNAUTHENTICATED,
-        reason=f"policy '{policy.name}' requires an identity: {reason}",
+        reason=UNAUTHENTICATED,
+        message=f"policy '{policy.name}' requires an identity: {reason}",
         decision_id=decision_id,
         status=401,
         policy=policy.name,
-        message=f"authentication required: {reason}",
+        client_message=f"authentication required: {reason}",
         response_headers=(("www-authenticate", challenge),),
     )
 
@@ -218,13 +220,13 @@ def _dry_run(policy: CompiledPolicy, would: Decision) -> Decision:
     """A dry-run policy's deny, recorded as it would have been, but allowed."""
     headers = ()
     if policy.dry_run_header:
-        note = f"deny; status={would.status}; rule={would.rule or ''}; reason={would.code}"
+        note = f"deny; status={would.status}; rule={would.rule or ''}; reason={would.reason}"
         headers = ((policy.dry_run_header, note),)
     return dataclasses.replace(
         would,
         allowed=True,
         status=200,
-        reason=f"dry-run: would deny ({would.reason})",
+        message=f"dry-run: would deny ({would.message})",
         headers=headers,
         remove_headers=(),
         response_headers=(),

@@ -3,6 +3,7 @@
     AuthzError
     ├── ConfigError        the policy file is unreadable or wrong (one or more ConfigIssue)
     ├── RequestError       an offline request file (`authz check --request`) is malformed
+    ├── NoTests            a path given to `authz test` holds no test case
     └── EvaluationError    a CEL expression failed at run time (ends in a deny)
 
 Each carries a one-line message that says what and where; tracebacks are for bugs.
@@ -42,6 +43,10 @@ class ConfigError(AuthzError):
 
 class RequestError(AuthzError):
     """A request description (for `authz check`) that cannot be turned into a CheckRequest."""
+
+
+class NoTests(AuthzError):
+    """A path given to `authz test` holds no test case (a suite that tests nothing fails)."""
 
 
 class EvaluationError(AuthzError):

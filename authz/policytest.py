@@ -1,9 +1,16 @@
-"""Policy unit tests: a request (as `authz check` takes it) and the decision expected.
+"""Policy unit tests: a request (as `authz check` takes it) and what is expected of the decision.
 
 A test file names the policy file it tests (`config:`, relative to itself) and lists
 `tests:`; a policy file may carry its own `tests:`. Each case runs on both engines, on the
-same compiler and decide() the server uses. `authz test` prints a line per failure and a
-closing `N passed, M failed`, lists rules no test reached, and exits 1 on any failure.
+same compiler and decide() the server uses; a case passes when every expectation holds on
+both. `expect` gives any non-empty subset of `decision`, `status`, `rule`, `policy`,
+`reason` (the stable code), `headers` and `metadata` (both: the listed keys must match).
+
+`authz test` prints each failure with what was decided, the rules no case reached (a rule is
+reached when it decided a case, on either engine, whether or not the case passed), and a
+closing `N cases, each on cel-cpp and cel-python: P passed, F failed`; `--coverage` adds
+rules reached / total per policy. Exit 1 on a failure, 2 on a broken file or a path with no
+tests.
 
     config: example.yaml
     tests:
@@ -18,11 +25,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from authz.errors import ConfigError, ConfigIssue, RequestError
+from authz.decision import REASONS, Decision, record
+from authz.errors import ConfigError, ConfigIssue, NoTests, RequestError
 from authz.policy.compiler import CompiledConfig, compile_config
 from authz.policy.engines import ENGINE_NAMES
 from authz.policy.loader import load_config
-from authz.policy.reader import Reader
+from authz.policy.reader import Reader, did_you_mean
 from authz.policy.source import Located, load_yaml, plain
 from authz.request_file import to_check_request
 from authz.response import dynamic_metadata
@@ -44,11 +52,76 @@ class Case:
 
 @dataclass
 class Outcome:
-    """Results of running cases."""
+    """Results of running cases: counts per case, failures per engine, rules reached."""
 
     passed: int = 0
+    failed: int = 0
     failures: list[str] = field(default_factory=list)
-    reached: set[tuple[str, str]] = field(default_factory=set)  # (policy, rule)
+    reached: set[tuple[str, str, str]] = field(default_factory=set)  # (config, policy, rule)
+    engines: tuple[str, ...] = ()
+
+    @property
+    def cases(self) -> int:
+        """Cases run."""
+        return self.passed + self.failed
+
+
+@dataclass
+class Coverage:
+    """Every rule of the policies under test, and which of them decided a case."""
+
+    rules: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (config, policy)
+
+    def unreached(self, reached: set[tuple[str, str, str]]) -> list[str]:
+        """`policy/rule` for every rule no case reached (file-qualified when names repeat)."""
+        qualify = len({config for config, _ in self.rules}) > 1
+        out = []
+        for (config, policy), rules in self.rules.items():
+            prefix = f"{os.path.basename(config)}:" if qualify else ""
+            out += [f"{prefix}{policy}/{r}" for r in rules if (config, policy, r) not in reached]
+        return out
+
+    def table(self, reached: set[tuple[str, str, str]]) -> list[str]:
+        """`  policy: reached/total rules` per policy, in file order."""
+        qualify = len({config for config, _ in self.rules}) > 1
+        lines = []
+        for (config, policy), rules in self.rules.items():
+            hit = sum((config, policy, r) in reached for r in rules)
+            name = f"{os.path.basename(config)}:{policy}" if qualify else policy
+            lines.append(f"  {name}: {hit}/{len(rules)} rules reached")
+        return lines
+
+
+def _expectation(reader: Reader, expect: dict[str, Any], where: Any) -> bool:
+    """Check the types of an `expect` mapping; False when it cannot be used."""
+    ok = True
+    if not expect:
+        reader.issue(where, f"expect must give at least one of: {', '.join(sorted(EXPECT_KEYS))}")
+        return False
+    if "decision" in expect and expect["decision"] not in ("allow", "deny"):
+        reader.issue(expect["decision"], "expect.decision must be allow or deny")
+        ok = False
+    status = expect.get("status")
+    if "status" in expect and (isinstance(status, bool) or not isinstance(status, int)):
+        reader.issue(reader.key(expect, "status", where), "expect.status must be an integer")
+        ok = False
+    reason = expect.get("reason")
+    if "reason" in expect and reason not in REASONS:
+        hint = did_you_mean(str(reason), REASONS)
+        reader.issue(
+            reason if isinstance(reason, Located) else where,
+            f"expect.reason '{reason}' is not a reason code{hint} (codes: {', '.join(REASONS)})",
+        )
+        ok = False
+    for key in ("rule", "policy"):
+        if key in expect and expect[key] is not None and not isinstance(expect[key], str):
+            reader.issue(reader.key(expect, key, where), f"expect.{key} must be a name or null")
+            ok = False
+    for key in ("headers", "metadata"):
+        if key in expect and not isinstance(expect[key], dict):
+            reader.issue(reader.key(expect, key, where), f"expect.{key} must be a mapping")
+            ok = False
+    return ok
 
 
 def read_cases(raw: Any, reader: Reader, where: Any) -> list[Case]:
@@ -61,13 +134,11 @@ def read_cases(raw: Any, reader: Reader, where: Any) -> list[Case]:
         data = reader.mapping(item, where, "test", CASE_KEYS)
         name = reader.text(data.get("name"), where, "test name")
         expect = reader.mapping(data.get("expect"), name or where, "expect", EXPECT_KEYS)
-        decision = expect.get("decision")
-        if decision not in ("allow", "deny"):
-            reader.issue(name or where, "expect.decision must be allow or deny")
+        usable = _expectation(reader, expect, name or where) if "expect" in data else False
         request = data.get("request")
         if not isinstance(request, dict):
             reader.issue(name or where, "request must be a mapping")
-        if name is None or not isinstance(request, dict) or decision not in ("allow", "deny"):
+        if name is None or not isinstance(request, dict) or not usable:
             continue
         position = (
             f"{reader.source.name}:{name.line}:{name.col}"
@@ -78,19 +149,24 @@ def read_cases(raw: Any, reader: Reader, where: Any) -> list[Case]:
     return cases
 
 
-def _mismatches(case: Case, config: CompiledConfig) -> list[str]:
-    decision = check(config, to_check_request(case.request))
-    actual = {
-        "decision": decision.outcome,
-        "status": decision.status,
-        "rule": decision.rule,
-        "policy": decision.policy,
-        "reason": decision.code,
+def _actual(decision: Decision) -> dict[str, Any]:
+    """What a case's `expect` is compared with."""
+    fields = record(decision)
+    metadata = dict(dynamic_metadata(decision))
+    metadata.pop("decision_id", None)
+    return {
+        "decision": fields["decision"],
+        "status": fields["status"],
+        "rule": fields["rule"],
+        "policy": fields["policy"],
+        "reason": fields["reason"],
         "headers": dict(decision.headers),
-        "metadata": {
-            k: v for k, v in dict(dynamic_metadata(decision)).items() if k not in ("decision_id",)
-        },
+        "metadata": metadata,
     }
+
+
+def _mismatches(case: Case, decision: Decision) -> list[str]:
+    actual = _actual(decision)
     problems = []
     for key, wanted in case.expect.items():
         got = actual[key]
@@ -102,31 +178,35 @@ def _mismatches(case: Case, config: CompiledConfig) -> list[str]:
             problems.append(f"{key}: expected {wanted!r}, got {got!r}")
     if problems:
         problems.append(
-            f"(decided: {decision.outcome} by {decision.policy}/{decision.rule}: {decision.reason})"
+            f"(decided: {decision.outcome} by {decision.policy}/{decision.rule}: "
+            f"{decision.reason}: {decision.message})"
         )
     return problems
 
 
 def run_cases(cases: list[Case], configs: dict[str, CompiledConfig], outcome: Outcome) -> None:
     """Run every case on every engine's config."""
+    outcome.engines = tuple(dict.fromkeys((*outcome.engines, *configs)))
     for case in cases:
         failed = False
         for engine, config in configs.items():
             try:
-                problems = _mismatches(case, config)
+                decision = check(config, to_check_request(case.request))
             except RequestError as exc:
                 problems = [f"bad request: {exc}"]
+            else:
+                problems = _mismatches(case, decision)
+                if decision.rule and decision.policy:
+                    outcome.reached.add((config.path, decision.policy, decision.rule))
             if problems:
                 failed = True
                 outcome.failures.append(
                     f"FAILED {case.where} {case.name} [{engine}]\n    " + "\n    ".join(problems)
                 )
-        if not failed:
+        if failed:
+            outcome.failed += 1
+        else:
             outcome.passed += 1
-            first = next(iter(configs.values()))
-            decision = check(first, to_check_request(case.request))
-            if decision.rule:
-                outcome.reached.add((decision.policy or "", decision.rule))
 
 
 def load_suite(path: str) -> tuple[str, list[Case]]:
@@ -137,9 +217,12 @@ def load_suite(path: str) -> tuple[str, list[Case]]:
         raise ConfigError([ConfigIssue(path, 1, 1, "a test file must be a mapping")])
     if "config" in data:
         config_path = reader.file(data["config"], reader.key(data, "config", None), "config")
-        unknown = set(data) - {"config", "tests"}
-        for key in unknown:
-            reader.issue(key, f"unknown key '{key}' in a test file (known: config, tests)")
+        for key in set(data) - {"config", "tests"}:
+            reader.issue(
+                key,
+                f"unknown key '{key}' in a test file{did_you_mean(key, ('config', 'tests'))}"
+                " (known: config, tests)",
+            )
     else:
         config_path = path  # a policy file carrying its own tests
     cases = read_cases(data.get("tests", []), reader, reader.key(data, "tests", None))
@@ -156,32 +239,49 @@ def embedded_tests_pass(config_path: str, config: CompiledConfig) -> list[str]:
     return outcome.failures
 
 
-def run_suites(paths: list[str]) -> tuple[Outcome, list[str]]:
-    """Run test files; returns the outcome and the rules no test reached."""
-    outcome = Outcome()
-    all_rules: set[tuple[str, str]] = set()
+def run_suites(paths: list[str]) -> tuple[Outcome, Coverage]:
+    """Run test files on both engines; raises NoTests when a file holds no case."""
+    outcome, coverage = Outcome(), Coverage()
     for path in paths:
         config_path, cases = load_suite(path)
+        if not cases:
+            raise NoTests(f"{path}: no tests (a test file lists `tests:` under `config:`)")
         loaded = load_config(config_path)
         configs = {engine: compile_config(loaded, engine) for engine in ENGINE_NAMES}
+        key = next(iter(configs.values())).path
         for policy in loaded.policies:
-            all_rules.update((str(policy.name), str(rule.name)) for rule in policy.rules)
+            rules = coverage.rules.setdefault((key, str(policy.name)), [])
+            rules += [str(r.name) for r in policy.rules if str(r.name) not in rules]
         run_cases(cases, configs, outcome)
-    unreached = sorted(f"{p}/{r}" for p, r in all_rules - outcome.reached)
-    return outcome, unreached
+    return outcome, coverage
+
+
+def summary(outcome: Outcome) -> str:
+    """The closing line: cases, the engines each ran on, passed and failed."""
+    engines = " and ".join(outcome.engines) or "no engine"
+    noun = "case" if outcome.cases == 1 else "cases"
+    return (
+        f"{outcome.cases} {noun}, each on {engines}: "
+        f"{outcome.passed} passed, {outcome.failed} failed"
+    )
 
 
 def discover(paths: list[str]) -> list[str]:
-    """Files to run: the paths given, folders expanded to their *.yaml files with tests."""
+    """Files to run: the paths given, folders expanded to their *.yaml files with tests;
+    raises NoTests for a folder with none."""
     found = []
     for path in paths:
-        if os.path.isdir(path):
-            for name in sorted(os.listdir(path)):
-                if name.endswith((".yaml", ".yml")):
-                    candidate = os.path.join(path, name)
-                    with open(candidate, encoding="utf-8") as fh:
-                        if "\ntests:" in "\n" + fh.read():
-                            found.append(candidate)
-        else:
+        if not os.path.isdir(path):
             found.append(path)
+            continue
+        inside = []
+        for name in sorted(os.listdir(path)):
+            if name.endswith((".yaml", ".yml")):
+                candidate = os.path.join(path, name)
+                with open(candidate, encoding="utf-8") as fh:
+                    if "\ntests:" in "\n" + fh.read():
+                        inside.append(candidate)
+        if not inside:
+            raise NoTests(f"{path}: no YAML file with `tests:` in this folder")
+        found += inside
     return found

@@ -151,7 +151,7 @@ def replay(config: CompiledConfig, lines: list[str]) -> Report:
                     "decision_id": logged.get("decision_id"),
                     "path": rec["request"]["path"],
                     "old": f"{old_key} ({logged.get('rule')})",
-                    "new": f"{new.outcome} ({new.rule}: {new.reason})",
+                    "new": f"{new.outcome} ({new.rule}: {new.message})",
                 }
             )
     return report

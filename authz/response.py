@@ -11,7 +11,7 @@ from google.rpc import code_pb2, status_pb2
 from authz._proto.envoy.config.core.v3 import base_pb2
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2
 from authz._proto.envoy.type.v3 import http_status_pb2
-from authz.decision import Decision
+from authz.decision import DENY_BODY_FIELDS, Decision, client_message_for, record
 
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
@@ -40,44 +40,42 @@ def _plain(value: Any) -> Any:
 
 
 def dynamic_metadata(decision: Decision) -> struct_pb2.Struct:
-    """What Envoy records under the ext_authz filter's namespace for this request."""
+    """What Envoy records under the ext_authz filter's namespace for this request: the rule's
+    `metadata`, then the decision record (`policy`/`rule` are "" when there is none)."""
     struct = struct_pb2.Struct()
     struct.update(_plain(decision.metadata))
-    if decision.would_deny is not None:
-        would = decision.would_deny
+    fields = record(decision)
+    would = fields.pop("dry_run", None)
+    if would is not None:
         struct.update(
             {
                 "dry_run": True,
-                "would_decision": "deny",
-                "would_status": would.status,
-                "would_rule": would.rule or "",
+                "would_decision": would["decision"],
+                "would_status": would["status"],
+                "would_rule": would["rule"] or "",
+                "would_reason": would["reason"],
             }
         )
-    struct.update(
-        {
-            "decision_id": decision.decision_id,
-            "decision": decision.outcome,
-            "policy": decision.policy or "",
-            "rule": decision.rule or "",
-            "reason": decision.code,
-        }
-    )
+    struct.update({k: "" if v is None else v for k, v in fields.items()})
     return struct
 
 
-def deny_body(decision: Decision) -> str:
-    """The JSON body a denied client receives."""
-    return json.dumps(
-        {
-            "error": decision.message or decision.reason,
-            "rule": decision.rule,
-            "decision_id": decision.decision_id,
-        }
-    )
+def deny_body(decision: Decision, include: tuple[str, ...] = ()) -> str:
+    """The JSON body a denied client receives: `error` and `decision_id`, plus the record
+    fields the config opts into."""
+    body: dict[str, Any] = {
+        "error": decision.client_message or client_message_for(decision.reason),
+        "decision_id": decision.decision_id,
+    }
+    fields = record(decision)
+    body.update({name: fields[name] for name in include if name in DENY_BODY_FIELDS})
+    return json.dumps(body)
 
 
-def to_check_response(decision: Decision) -> external_auth_pb2.CheckResponse:
-    """Build the CheckResponse Envoy acts on."""
+def to_check_response(
+    decision: Decision, include: tuple[str, ...] = ()
+) -> external_auth_pb2.CheckResponse:
+    """Build the CheckResponse Envoy acts on; `include`: record fields the deny body shows."""
     metadata = dynamic_metadata(decision)
     if decision.allowed:
         return external_auth_pb2.CheckResponse(
@@ -93,11 +91,11 @@ def to_check_response(decision: Decision) -> external_auth_pb2.CheckResponse:
     # On a deny, a rule's headers go to the client along with its response headers.
     headers = (("content-type", "application/json"), *decision.headers, *decision.response_headers)
     return external_auth_pb2.CheckResponse(
-        status=status_pb2.Status(code=code, message=decision.reason),
+        status=status_pb2.Status(code=code, message=decision.client_message),
         denied_response=external_auth_pb2.DeniedHttpResponse(
             status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
             headers=_options(headers),
-            body=deny_body(decision),
+            body=deny_body(decision, include),
         ),
         dynamic_metadata=metadata,
     )

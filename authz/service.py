@@ -25,7 +25,7 @@ from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.decision_log import DecisionLog
 from authz.observability.metrics import Metrics
-from authz.observability.tracing import Tracing, trace_id_of
+from authz.observability.tracing import Tracing, span_attributes, trace_id_of
 from authz.policy.compiler import CompiledConfig
 from authz.response import to_check_response
 
@@ -103,7 +103,7 @@ class Checker:
             self._annotate(span, decision, attrs)
         elapsed = time.perf_counter() - started
         counted = decision.would_deny or decision  # a dry run counts as it would have been
-        self.metrics.observe(counted.policy, counted.rule, counted.outcome, counted.code, elapsed)
+        self.metrics.observe(counted.policy, counted.rule, counted.outcome, counted.reason, elapsed)
         if decision.would_deny is not None:
             self.metrics.dry_run_allowed.labels(decision.policy or "").inc()
         self.log.record(decision, attrs, trace_id_of(span), elapsed)
@@ -139,23 +139,15 @@ class Checker:
     def _annotate(self, span: trace.Span, decision: Decision, attrs: Attributes | None) -> None:
         if not span.is_recording():
             return
-        span.set_attribute("authz.decision", (decision.would_deny or decision).outcome)
-        if decision.would_deny is not None:
-            span.set_attribute("authz.dry_run", True)
-            span.set_attribute("authz.enforced", decision.outcome)
-        span.set_attribute("authz.decision_id", decision.decision_id)
-        span.set_attribute("authz.policy", decision.policy or "")
-        span.set_attribute("authz.rule", decision.rule or "")
-        span.set_attribute("authz.reason", decision.code)
-        span.set_attribute("authz.message", decision.reason)
-        span.set_attribute("http.response.status_code", decision.status)
+        for name, value in span_attributes(decision).items():
+            span.set_attribute(name, value)
         if attrs is not None:
             span.set_attribute("http.request.method", attrs.request.method)
             span.set_attribute("url.path", attrs.request.path)
             if self.tracing.record_subject and attrs.identity.subject:
                 span.set_attribute("enduser.id", attrs.identity.subject)
-        if decision.code == INTERNAL_ERROR:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, decision.reason))
+        if decision.reason == INTERNAL_ERROR:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, decision.message))
 
 
 def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:
@@ -190,7 +182,7 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
     ) -> external_auth_pb2.CheckResponse:
         """Answer Envoy with the decision for this request."""
         decision = self.checker.check(request, _trace_metadata(self.checker, context))
-        return to_check_response(decision)
+        return to_check_response(decision, self.checker.config.deny_body)
 
 
 class AsyncAuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
@@ -209,6 +201,7 @@ class AsyncAuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self.started += 1
         try:
             metadata = _trace_metadata(self.checker, context)
-            return to_check_response(await self.checker.check_async(request, metadata))
+            decision = await self.checker.check_async(request, metadata)
+            return to_check_response(decision, self.checker.config.deny_body)
         finally:
             self.in_flight -= 1

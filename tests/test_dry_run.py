@@ -57,7 +57,7 @@ def test_a_would_be_deny_is_allowed_and_recorded(tmp_path: Path) -> None:
         assert value("authz_dry_run_allowed_total", {"policy": "public"}) == 1
         # an evaluation error in a dry-run policy is a would-be deny too
         errored = checker.check(to_check_request({"context": {"policy": "public"}}))
-        assert errored.allowed and errored.would_deny.code == "evaluation_error"
+        assert errored.allowed and errored.would_deny.reason == "evaluation_error"
 
 
 def test_dry_run_through_envoy(upstream, envoy_factory, authz_factory, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The decision log: one JSON line per decision, secrets masked.
 
-Always: time, decision_id, trace_id, policy, rule, decision, status, reason (stable code),
-message, subject, method, path, latency_ms. Headers and a body excerpt only when
+Always: time, trace_id, the decision record (decision_id, decision, status, policy, rule,
+reason (stable code), message, and dry_run for a dry-run policy's would-be deny; see
+authz/decision.py), subject, method, path, latency_ms, worker. Headers and a body excerpt only when
 configured; then Authorization, cookies and API-key headers are masked and every other
 value, like the body excerpt, has detector findings (secrets, personal data) redacted.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from authz.attributes import Attributes
-from authz.decision import Decision
+from authz.decision import Decision, record
 from authz.detectors import redact
 
 MASKED = "[MASKED]"
@@ -54,17 +55,13 @@ class DecisionLog:
         """The record for one decision."""
         request = attrs.request if attrs else None
         subject = attrs.identity.subject if attrs and self.options.subject else None
+        fields = record(decision)
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             + f".{int(time.time() * 1000) % 1000:03d}Z",
             "decision_id": decision.decision_id,
             "trace_id": trace_id or None,
-            "policy": decision.policy,
-            "rule": decision.rule,
-            "decision": decision.outcome,
-            "status": decision.status,
-            "reason": decision.code,
-            "message": decision.reason,
+            **fields,
             "subject": subject or None,
             "method": request.method if request else None,
             "path": request.path if request else None,
@@ -72,18 +69,9 @@ class DecisionLog:
             "worker": os.getpid(),
         }
         if attrs is not None and self.options.replay:
-            from authz.replay import record
+            from authz.replay import record as replay_record
 
-            entry["replay"] = record(attrs, self.options.masked_headers, self._hasher)
-        if decision.would_deny is not None:
-            would = decision.would_deny
-            entry["dry_run"] = {
-                "decision": "deny",
-                "status": would.status,
-                "rule": would.rule,
-                "reason": would.code,
-                "message": would.reason,
-            }
+            entry["replay"] = replay_record(attrs, self.options.masked_headers, self._hasher)
         if request is not None and self.options.headers:
             entry["headers"] = {
                 name: MASKED if name in self.options.masked_headers else redact(value)

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from authz.decision import Decision, record
 from authz.observability.metrics import Metrics
 
 PROPAGATOR = CompositePropagator(
@@ -138,3 +139,21 @@ def trace_id_of(span: trace.Span) -> str:
     """The span's trace id as 32 hex characters, or '' when not recording."""
     context = span.get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def span_attributes(decision: Decision) -> dict[str, str | int | bool]:
+    """The decision record as `authz.*` span attributes. A dry-run policy's would-be deny
+    shows as `authz.decision=deny` with `authz.dry_run=true` and `authz.enforced=allow`."""
+    fields = record(decision)
+    would = fields.pop("dry_run", None)
+    attributes: dict[str, str | int | bool] = {
+        f"authz.{name}": "" if value is None else value
+        for name, value in fields.items()
+        if name != "status"
+    }
+    attributes["http.response.status_code"] = decision.status
+    if would is not None:
+        attributes["authz.decision"] = would["decision"]
+        attributes["authz.dry_run"] = True
+        attributes["authz.enforced"] = decision.outcome
+    return attributes

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from authz.decision import DENY_BODY_FIELDS
 from authz.errors import ConfigError
 from authz.identity.apikey import ApiKey, load_api_keys
 from authz.identity.config import read_identity
 from authz.policy.engines import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
-from authz.policy.reader import Reader
+from authz.policy.reader import Reader, did_you_mean
 from authz.policy.source import Located, load_yaml, plain
 
-TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests"}
+TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests", "deny_body"}
 POLICY_KEYS = {
     "name",
     "match",
@@ -36,7 +37,21 @@ RULE_KEYS = {
     "metadata",
 }
 LIMIT_KEYS = {"max_body_bytes", "max_json_depth", "max_scan_chars"}
-RESERVED_METADATA = {"decision_id", "policy", "rule", "decision", "reason"}
+# The decision record and the dry-run keys share the namespace with a rule's metadata.
+RESERVED_METADATA = {
+    "decision_id",
+    "decision",
+    "status",
+    "policy",
+    "rule",
+    "reason",
+    "message",
+    "dry_run",
+    "would_decision",
+    "would_status",
+    "would_rule",
+    "would_reason",
+}
 # RFC 9110 token characters; pseudo-headers (":path") are Envoy's, never a policy's.
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -140,6 +155,22 @@ class _Reader(Reader):
             dry_run_header=self.header_name(data, "dry_run_header", name or where),
         )
 
+    def deny_body(self, raw: Any, where: Any) -> tuple[str, ...]:
+        """`deny_body: {include: [...]}`: what a denied client may learn beyond the error."""
+        if raw is None:
+            return ()
+        data = self.mapping(raw, where, "deny_body", {"include"})
+        fields = self.strings(data, "include", where)
+        for name in fields:
+            if name not in DENY_BODY_FIELDS:
+                hint = did_you_mean(name, DENY_BODY_FIELDS)
+                self.issue(
+                    self.key(data, "include", where),
+                    f"deny_body.include: unknown field '{name}'{hint}"
+                    f" (known: {', '.join(DENY_BODY_FIELDS)})",
+                )
+        return tuple(f for f in fields if f in DENY_BODY_FIELDS)
+
     def limits(self, raw: Any, where: Any) -> Limits:
         if raw is None:
             return Limits()
@@ -179,6 +210,7 @@ def load_config(path: str) -> Config:
             max_entries=max(1, int(reader.number(section, "max_entries", where, 10_000))),
             ttl_seconds=reader.number(section, "ttl_seconds", where, 30.0) or 30.0,
         )
+    deny_body = reader.deny_body(top.get("deny_body"), reader.key(top, "deny_body", None))
     data = top.get("data", {})
     if not isinstance(data, dict):
         reader.issue(reader.key(top, "data", None), "data must be a mapping")
@@ -194,4 +226,5 @@ def load_config(path: str) -> Config:
         api_keys=tuple(api_keys),
         data=plain(data),
         cache=cache,
+        deny_body=deny_body,
     )

@@ -70,3 +70,4 @@ class Config:
     api_keys: tuple[ApiKey, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     cache: CacheConfig | None = None
+    deny_body: tuple[str, ...] = ()  # record fields a deny body shows besides error, id

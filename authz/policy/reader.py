@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from authz.errors import ConfigIssue
 from authz.policy.source import Located, SourceFile
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`; did you mean 'when'?` for a near miss among `known`, else ''."""
+    close = difflib.get_close_matches(str(word), sorted(known), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 class Reader:
@@ -27,7 +35,11 @@ class Reader:
             return {}
         for key in value:
             if key not in keys:
-                self.issue(key, f"unknown key '{key}' in {what} (known: {', '.join(sorted(keys))})")
+                self.issue(
+                    key,
+                    f"unknown key '{key}' in {what}{did_you_mean(key, keys)}"
+                    f" (known: {', '.join(sorted(keys))})",
+                )
         return value
 
     @staticmethod

@@ -54,7 +54,7 @@ def one_input(data: bytes) -> None:
         headers[fdp.ConsumeUnicodeNoSurrogates(8)] = fdp.ConsumeUnicodeNoSurrogates(24)
     body = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 2048))
     decision = check(CONFIG, check_request(path, headers, body))
-    if decision.code == "internal_error":
+    if decision.reason == "internal_error":
         raise RuntimeError(f"internal error deciding {data!r}")
     if decision.allowed and decision.rule not in (ALLOWING_RULE, "query"):
         raise RuntimeError(f"allowed by {decision.rule!r}: {data!r}")

@@ -139,12 +139,12 @@ def test_hostile_requests_end_in_decisions(tmp_path: Path, engine: str) -> None:
     ]
     for request in hostile:
         decision = check(config, to_check_request(request))
-        assert not decision.allowed and decision.reason
+        assert not decision.allowed and decision.message
     invalid = to_check_request({"body": "x"})
     invalid.attributes.request.http.raw_body = b'{"a": "\xff"}'
     assert not check(config, invalid).allowed
     parse_error = check(config, to_check_request({"path": "/?" + "a=1&" * 1500}))
-    assert (parse_error.code, parse_error.status) == (REQUEST_ERROR, 400)
+    assert (parse_error.reason, parse_error.status) == (REQUEST_ERROR, 400)
 
 
 def test_empty_check_request_is_denied(tmp_path: Path) -> None:
@@ -159,4 +159,4 @@ def test_empty_check_request_is_denied(tmp_path: Path) -> None:
         "cel-cpp",
     )
     decision = check(config, external_auth_pb2.CheckRequest())
-    assert not decision.allowed and decision.code == "no_policy"
+    assert not decision.allowed and decision.reason == "no_policy"

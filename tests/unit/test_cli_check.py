@@ -53,7 +53,8 @@ def test_deny_exits_1(tmp_path: Path, engine: str, capsys: pytest.CaptureFixture
         422,
         "forbidden-marker",
     )
-    assert result["reason"] == "denied by rule 'forbidden-marker'"
+    assert result["reason"] == "rule" == result["metadata"]["reason"]
+    assert result["message"] == "denied by rule 'forbidden-marker': body carries a forbidden marker"
 
 
 def test_bad_request_file_exits_2_with_position(

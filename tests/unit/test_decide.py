@@ -85,7 +85,7 @@ def chat(body: object = None, **headers: str) -> dict:
 
 def test_allow_carries_headers_metadata_and_removals(config: CompiledConfig) -> None:
     decision = decide_request(config, chat({"q": 1}, **{"x-team": "ml"}))
-    assert decision.allowed and decision.code == RULE
+    assert decision.allowed and decision.reason == RULE
     assert (decision.policy, decision.rule) == ("chat", "members")
     assert dict(decision.headers) == {"x-authz-team": "ml"}
     assert decision.remove_headers == ("x-internal",)
@@ -98,11 +98,7 @@ def test_first_match_decides(config: CompiledConfig) -> None:
     assert not decision.allowed
     assert (decision.rule, decision.status) == ("block-marker", 422)
     body = json.loads(deny_body(decision))
-    assert body == {
-        "error": "marker not allowed",
-        "rule": "block-marker",
-        "decision_id": decision.decision_id,
-    }
+    assert body == {"error": "marker not allowed", "decision_id": decision.decision_id}
 
 
 def test_malformed_json_gives_null_json_and_the_policy_answers(config: CompiledConfig) -> None:
@@ -112,10 +108,10 @@ def test_malformed_json_gives_null_json_and_the_policy_answers(config: CompiledC
 
 def test_no_rule_matched_is_the_policy_default(config: CompiledConfig) -> None:
     decision = decide_request(config, chat({"q": 1}))
-    assert (decision.allowed, decision.code, decision.status) == (False, DEFAULT, 403)
-    assert "default deny" in decision.reason
+    assert (decision.allowed, decision.reason, decision.status) == (False, DEFAULT, 403)
+    assert "default deny" in decision.message
     opened = decide_request(config, {"path": "/x", "context": {"policy": "open"}})
-    assert opened.allowed and opened.code == DEFAULT
+    assert opened.allowed and opened.reason == DEFAULT
     deleted = decide_request(config, {"method": "DELETE", "context": {"policy": "open"}})
     assert not deleted.allowed and deleted.rule == "no-delete"
 
@@ -143,39 +139,39 @@ def test_query_is_a_map_of_lists(config: CompiledConfig) -> None:
 
 def test_unknown_route_policy_denies(config: CompiledConfig) -> None:
     decision = decide_request(config, {"context": {"policy": "nope"}})
-    assert (decision.allowed, decision.code) == (False, UNKNOWN_POLICY)
+    assert (decision.allowed, decision.reason) == (False, UNKNOWN_POLICY)
 
 
 def test_no_policy_selected_denies(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/elsewhere"})
-    assert (decision.allowed, decision.code, decision.status) == (False, NO_POLICY, 403)
+    assert (decision.allowed, decision.reason, decision.status) == (False, NO_POLICY, 403)
 
 
 def test_cel_runtime_error_denies_with_reason(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/x", "context": {"policy": "routed"}})
-    assert (decision.allowed, decision.code, decision.rule) == (
+    assert (decision.allowed, decision.reason, decision.rule) == (
         False,
         EVALUATION_ERROR,
         "needs-header",
     )
-    assert "needs-header" in decision.reason
+    assert "needs-header" in decision.message
 
 
 def test_header_value_with_crlf_is_refused(config: CompiledConfig) -> None:
     # a query parameter decodes to CR LF; copied into a header, it must be refused
     request = {"path": "/crlf?in=a%0d%0ax-evil:%201", "context": {"policy": "outputs"}}
     decision = decide_request(config, request)
-    assert (decision.allowed, decision.code) == (False, INVALID_OUTPUT)
+    assert (decision.allowed, decision.reason) == (False, INVALID_OUTPUT)
 
 
 def test_non_string_header_value_is_refused(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/list", "context": {"policy": "outputs"}})
-    assert (decision.allowed, decision.code) == (False, INVALID_OUTPUT)
+    assert (decision.allowed, decision.reason) == (False, INVALID_OUTPUT)
 
 
 def test_non_bool_condition_denies(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/other", "context": {"policy": "outputs"}})
-    assert (decision.allowed, decision.code, decision.rule) == (False, EVALUATION_ERROR, "not-bool")
+    assert (decision.allowed, decision.reason, decision.rule) == (False, EVALUATION_ERROR, "not-bool")
 
 
 def test_every_response_carries_a_decision_id(config: CompiledConfig) -> None:
@@ -193,7 +189,8 @@ def test_deny_response_shape(config: CompiledConfig) -> None:
     assert response.denied_response.status.code == 422
     headers = {h.header.key: h.header.value for h in response.denied_response.headers}
     assert headers["content-type"] == "application/json"
-    assert json.loads(response.denied_response.body)["rule"] == "block-marker"
+    assert json.loads(response.denied_response.body)["error"] == "marker not allowed"
+    assert response.dynamic_metadata["rule"] == "block-marker"
 
 
 REQUESTS = [
@@ -215,8 +212,8 @@ def test_engines_decide_the_same(tmp_path: Path) -> None:
     py = compile_policy(tmp_path, POLICY, "cel-python")
     for request in REQUESTS:
         a, b = decide_request(cpp, request), decide_request(py, request)
-        summary_a = (a.allowed, a.code, a.status, a.policy, a.rule, a.headers, a.metadata)
-        summary_b = (b.allowed, b.code, b.status, b.policy, b.rule, b.headers, b.metadata)
+        summary_a = (a.allowed, a.reason, a.status, a.policy, a.rule, a.headers, a.metadata)
+        summary_b = (b.allowed, b.reason, b.status, b.policy, b.rule, b.headers, b.metadata)
         assert summary_a == summary_b, request
 
 

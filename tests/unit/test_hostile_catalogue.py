@@ -370,5 +370,5 @@ def test_hostile_case(
     if raw is not None:
         check_request.attributes.request.http.raw_body = raw
     decision = check(config, check_request)
-    assert (decision.allowed, decision.code, decision.status, decision.rule) == expected
-    assert decision.reason
+    assert (decision.allowed, decision.reason, decision.status, decision.rule) == expected
+    assert decision.message

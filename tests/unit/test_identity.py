@@ -236,7 +236,7 @@ def test_hostile_credentials_never_authenticate(
     who = identity_of(config, request)
     assert (who.authenticated, who.error) == (False, reason)
     decision = decide_request(config, request)
-    assert (decision.allowed, decision.status, decision.code) == (False, 401, UNAUTHENTICATED)
+    assert (decision.allowed, decision.status, decision.reason) == (False, 401, UNAUTHENTICATED)
     challenge = dict(decision.response_headers)["www-authenticate"]
     assert f'error_description="{reason}"' in challenge
     assert challenge.startswith('Bearer realm="authz"')

@@ -197,4 +197,4 @@ def test_a_check_waits_for_the_key_fetch_its_token_started(
     )
     decision = Checker(config).check(request)
     # Authenticated, then the policy's default deny; without the wait: 401 unknown_key.
-    assert decision.code == DEFAULT and decision.status == 403, decision
+    assert decision.reason == DEFAULT and decision.status == 403, decision

@@ -50,11 +50,11 @@ def test_any_check_request_ends_in_a_decision(
     config: CompiledConfig, path: str, headers: dict[str, str], body: bytes, context: dict[str, str]
 ) -> None:
     decision = check(config, check_request(path, headers, body, context))
-    assert decision.reason and decision.decision_id
+    assert decision.message and decision.decision_id
     if decision.allowed:  # only the member rule allows, and only for the ml team
         assert decision.rule == "member"
         assert {k.lower(): v for k, v in headers.items()}.get("x-team") == "ml"
-    assert decision.code != "internal_error"
+    assert decision.reason != "internal_error"
 
 
 @FAST
@@ -80,7 +80,7 @@ def test_json_parsing_never_raises(raw: bytes) -> None:
 def test_views_never_raise(body: object, path: str) -> None:
     view = llm_view(path, {}, body, None).as_cel()
     assert isinstance(view["error"], str) and isinstance(view["prompt_text"], str)
-    mcp = mcp_view(body)
+    mcp = mcp_view("POST", {}, body)
     assert isinstance(mcp["calls"], list) and isinstance(mcp["error"], str)
 
 
