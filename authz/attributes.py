@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from google.protobuf import json_format
 
 from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
-from authz.body import BodyView
+from authz.body import LONE_SURROGATE, BodyView
 from authz.errors import RequestError
 from authz.identity.model import ANONYMOUS, Identity
 from authz.llm import llm_view
@@ -114,6 +114,7 @@ class Attributes:
             out["identity"] = self.identity.as_cel()
         if roots & {"body", "llm", "mcp"}:
             _no_nul(self.body.raw)
+            _no_lone_surrogate(self.body)
         if "llm" in roots:
             parsed = self.body.parsed
             view = llm_view(self.request.path, self.request.headers, parsed.value, parsed.error)
@@ -132,6 +133,14 @@ def _no_nul(raw: bytes) -> None:
     strings there, so `"read_file\\u0000x"` would read as "read_file". Refused, not cut."""
     if b"\0" in raw or b"\\u0000" in raw:  # JSON spells the escape in lower case only
         raise RequestError("body holds a NUL character")
+
+
+def _no_lone_surrogate(body: BodyView) -> None:
+    """A JSON escape of an unpaired UTF-16 surrogate (`"\\ud800"`) decodes to no character:
+    no upstream can read it as text and the C++ engine cannot hold it. Refused, on both
+    engines alike, whichever view a policy reads."""
+    if body.maybe_lone_surrogate and body.parsed.error == LONE_SURROGATE:
+        raise RequestError(LONE_SURROGATE)
 
 
 def _peer(peer: attribute_context_pb2.AttributeContext.Peer) -> Peer:
@@ -196,8 +205,13 @@ def from_check_request(check: external_auth_pb2.CheckRequest, limits: Limits) ->
     path, query = _split_path(http.path, http.query)
     raw_body = http.raw_body or http.body.encode("utf-8")
     length = _content_length(headers)
-    truncated = headers.get(PARTIAL_BODY_HEADER, "").lower() == "true" or (
-        length is not None and length > len(raw_body)
+    # Partial when Envoy says so, when content-length promised more, or when the body
+    # reaches Envoy's buffer limit (Envoy says "false" for a chunked body cut exactly there).
+    envoy_limit = limits.envoy_max_request_bytes
+    truncated = (
+        headers.get(PARTIAL_BODY_HEADER, "").lower() == "true"
+        or (length is not None and length > len(raw_body))
+        or (envoy_limit is not None and len(raw_body) >= envoy_limit)
     )
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     request = HttpRequest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -10,6 +11,12 @@ from typing import Any
 from authz.policy.model import Limits
 
 BODY_FIELDS = ("text", "json", "truncated", "size", "content_type", "error")
+LONE_SURROGATE = "body holds an unpaired UTF-16 surrogate"
+# A JSON escape of a UTF-16 surrogate (D800-DFFF), in either case: only then can parsed
+# text hold an unpaired one, so only then are the strings walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _int(text: str) -> int | float:
@@ -41,6 +48,70 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+class _Duplicates:
+    """An object_pairs_hook that builds dicts and remembers the first object holding a key
+    twice (upstreams disagree on which value wins, so such a body has no one meaning)."""
+
+    __slots__ = ("holder", "key")
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.holder: dict[str, Any] | None = None
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) != len(pairs) and self.holder is None:
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    self.key = key
+                    break
+                seen.add(key)
+            self.holder = built
+        return built
+
+
+def _short(key: str) -> str:
+    return json.dumps(key if len(key) <= 64 else key[:64] + "...")
+
+
+def _path_to(root: Any, target: Any) -> str:
+    """The JSONPath of `target` (an object inside root, found by identity); iterative."""
+    stack: list[tuple[Any, str]] = [(root, "$")]
+    while stack:
+        item, path = stack.pop()
+        if item is target:
+            return path
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(child, dict | list):
+                    step = f".{key}" if _NAME.match(key) and len(key) <= 64 else f"[{_short(key)}]"
+                    stack.append((child, path + step))
+        elif isinstance(item, list):
+            stack.extend(
+                (c, f"{path}[{i}]") for i, c in enumerate(item) if isinstance(c, dict | list)
+            )
+    return "$"
+
+
+def holds_lone_surrogate(value: Any) -> bool:
+    """True when a string (or a map key) anywhere in value holds an unpaired UTF-16
+    surrogate: not a character, so not valid UTF-8, and the C++ engine cannot take it.
+    Iterative: no recursion on hostile input."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATES.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 @dataclass(frozen=True)
 class ParsedJson:
     """The outcome of parsing: a value, or None with the reason."""
@@ -63,8 +134,11 @@ def parse_json(raw: bytes, limits: Limits) -> ParsedJson:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return ParsedJson(None, f"body is not valid UTF-8 (byte {exc.start})")
+    duplicates = _Duplicates()
     try:
-        value = json.loads(text, parse_int=_int, parse_constant=_no_constant)
+        value = json.loads(
+            text, parse_int=_int, parse_constant=_no_constant, object_pairs_hook=duplicates
+        )
     except RecursionError:
         return ParsedJson(None, f"JSON nested deeper than {limits.max_json_depth}")
     except json.JSONDecodeError as exc:
@@ -73,6 +147,11 @@ def parse_json(raw: bytes, limits: Limits) -> ParsedJson:
         return ParsedJson(None, f"invalid JSON: {exc}")
     if _depth_exceeds(value, limits.max_json_depth):
         return ParsedJson(None, f"JSON nested deeper than {limits.max_json_depth}")
+    if duplicates.key is not None:
+        where = _path_to(value, duplicates.holder)
+        return ParsedJson(None, f"duplicate key {_short(duplicates.key)} at {where}")
+    if _SURROGATE_ESCAPE.search(raw) and holds_lone_surrogate(value):
+        return ParsedJson(None, LONE_SURROGATE)
     return ParsedJson(value, None)
 
 
@@ -89,6 +168,12 @@ class BodyView:
     def text(self) -> str:
         """The body decoded as UTF-8, invalid bytes replaced."""
         return self.raw.decode("utf-8", errors="replace")
+
+    @property
+    def maybe_lone_surrogate(self) -> bool:
+        """The raw body holds a JSON surrogate escape (cheap; parsing tells whether it is
+        unpaired)."""
+        return _SURROGATE_ESCAPE.search(self.raw) is not None
 
     @cached_property
     def parsed(self) -> ParsedJson:

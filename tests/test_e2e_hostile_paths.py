@@ -1,5 +1,6 @@
 """Path tricks through the shipped Envoy config (normalize_path, merge_slashes, escaped
-slashes rejected): the path the policy judges is the path the upstream receives."""
+slashes rejected, encoded dot-segments with parameters rejected): the path the policy judges
+is the path the upstream receives."""
 
 from __future__ import annotations
 
@@ -24,6 +25,19 @@ CASES = [
     ("/public/x;jsessionid=1", 200, "/public/x;jsessionid=1"),
     ("/public/%c0%ae%c0%ae/team", 200, "/public/%c0%ae%c0%ae/team"),  # overlong UTF-8 stays
     ("/team/../public/y", 200, "/public/y"),
+    # A dot-segment with parameters: Envoy resolves the plain form like `..`; an encoded
+    # form it leaves alone would reach the public route while an upstream that strips
+    # `;params` serves /team/x, so the shipped config refuses it before ext_authz.
+    ("/public/..;/team/x", 403, None),  # judged as /team/x, like its decoded form
+    ("/public/%2e%2e;/team/x", 400, None),
+    ("/public/%2E%2E;jsessionid=1/team/x", 400, None),
+    ("/public/.%2e;/team/x", 400, None),
+    ("/public/..%3b/team/x", 400, None),
+    ("/public/%2e%2e%3B/team/x", 400, None),
+    ("/public/%2e;/x", 400, None),
+    ("/public/.;/x", 200, "/public/x"),
+    ("/team/..;/public/x", 200, "/public/x"),
+    ("/team/%2e%2e;/public/x", 400, None),
 ]
 
 

@@ -1,13 +1,14 @@
 """Verify a JWT against the configured issuers with PyJWT (no hand-written crypto).
 
 Order of checks: size, header (alg on the provider's allowlist, never `none`), issuer (picks
-the provider), key (by kid; the key's type must fit the alg, so an HMAC secret or an RSA
-public key used as one can never verify an asymmetric token), signature, exp/nbf/iat with
-leeway, audience.
+the provider), claim shapes (exp/nbf/iat are JSON numbers, no unpaired surrogate), key (by
+kid; the key's type must fit the alg, so an HMAC secret or an RSA public key used as one can
+never verify an asymmetric token), signature, exp/nbf/iat with leeway, audience.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import cachetools
 import jwt
 
+from authz.body import holds_lone_surrogate
 from authz.identity import model
 from authz.identity.jwks import Jwks
 from authz.identity.model import Identity, JwtProviderConfig, strings
@@ -129,7 +131,7 @@ def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames
         groups=strings(claims.get(names.groups)),
         scopes=scopes,
         claims=claims,
-        expires_at=int(exp) if isinstance(exp, int | float) else 0,
+        expires_at=int(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else 0,
     )
 
 
@@ -189,8 +191,31 @@ class JwtVerifier:
         provider = self.providers.get(issuer) if isinstance(issuer, str) else None
         if provider is None:
             raise TokenRejected(model.UNKNOWN_ISSUER, f"issuer {issuer!r} is not trusted")
+        problem = _shape_problem(unverified)
+        if problem:
+            raise TokenRejected(model.MALFORMED, problem, provider.config.issuer)
         claims, key = provider.verify(token, header)
         return claims, provider, header.get("kid"), key
+
+
+TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _shape_problem(claims: dict[str, Any]) -> str:
+    """Why claims cannot be judged as they stand, or "". PyJWT reads a time claim with
+    int(), so "1700000000" or true would pass as a time; RFC 7519 makes them NumericDate,
+    a JSON number. A lone UTF-16 surrogate is no text any consumer agrees on."""
+    for name in TIME_CLAIMS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name} is not a number"
+        if not math.isfinite(value):
+            return f"{name} is not a finite number"
+    if holds_lone_surrogate(claims):
+        return "a claim holds an unpaired UTF-16 surrogate"
+    return ""
 
 
 def _still_valid(claims: dict[str, Any], config: JwtProviderConfig) -> None:

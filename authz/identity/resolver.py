@@ -31,8 +31,10 @@ def _cookie(header: str, name: str) -> list[str]:
     return values
 
 
-def _found(attrs: Attributes, location: TokenLocation) -> list[str]:
-    """Every token at one location (more than one is an error the caller reports)."""
+def _found(attrs: Attributes, location: TokenLocation) -> list[str | None]:
+    """Every token at one location (more than one is an error the caller reports); None
+    for a header present without the configured prefix (a bare token in `Authorization`):
+    malformed, never ignored and never verified as if the prefix were there."""
     headers = attrs.request.headers
     if location.header:
         value = headers.get(location.header)
@@ -40,7 +42,7 @@ def _found(attrs: Attributes, location: TokenLocation) -> list[str]:
             return []
         prefix = location.prefix
         if prefix and value[: len(prefix)].lower() != prefix.lower():
-            return [value]  # present but not in the expected form: malformed, never ignored
+            return [None]
         # Envoy joins repeated headers with ","; a JWT never contains one.
         return [
             v.strip()[len(prefix) :] if i == 0 else v.strip()
@@ -115,8 +117,11 @@ class IdentityResolver:
         if len(tokens) > 1:
             where = ", ".join(sorted({loc.describe() for loc, _ in tokens}))
             return Identity(method="jwt", error=model.MULTIPLE, claims={"detail": where})
+        token = tokens[0][1]
+        if token is None:
+            return Identity(method="jwt", error=model.MALFORMED)
         try:
-            return self.jwt.identity(tokens[0][1])
+            return self.jwt.identity(token)
         except TokenRejected as exc:
             return Identity(method="jwt", issuer=exc.issuer, error=exc.reason)
 

@@ -36,7 +36,7 @@ RULE_KEYS = {
     "response_headers",
     "metadata",
 }
-LIMIT_KEYS = {"max_body_bytes", "max_json_depth", "max_scan_chars"}
+LIMIT_KEYS = {"max_body_bytes", "max_json_depth", "max_scan_chars", "envoy_max_request_bytes"}
 # The decision record and the dry-run keys share the namespace with a rule's metadata.
 RESERVED_METADATA = {
     "decision_id",

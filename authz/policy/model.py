@@ -19,6 +19,11 @@ class Limits:
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 64
     max_scan_chars: int = 65536
+    # Envoy's ext_authz `with_request_body.max_request_bytes`. Envoy buffers at most this
+    # much; a body that reaches it may have been cut even when Envoy says it was not (a
+    # chunked body whose buffered part is exactly the limit comes with
+    # `x-envoy-auth-partial-body: false`), so it is `body.truncated`. None: not configured.
+    envoy_max_request_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,21 @@ def test_truncated_when_envoy_says_partial_or_length_exceeds() -> None:
     assert longer["body"]["truncated"] is True
 
 
+def test_truncated_when_the_body_reaches_envoys_buffer_limit() -> None:
+    # A chunked body cut at exactly max_request_bytes comes with partial-body "false" and no
+    # content-length: only the configured limit tells that it may be incomplete.
+    limits = Limits(envoy_max_request_bytes=8)
+    said_whole = {"x-envoy-auth-partial-body": "false"}
+    for size, truncated in ((7, False), (8, True)):
+        request = to_check_request({"method": "POST", "body": "x" * size, "headers": said_whole})
+        request.attributes.request.http.headers.pop("content-length", None)
+        body = from_check_request(request, limits).variables(frozenset({("body", None)}))["body"]
+        assert (body["size"], body["truncated"]) == (size, truncated)
+    unset = to_check_request({"method": "POST", "body": "x" * 8, "headers": said_whole})
+    unset.attributes.request.http.headers.pop("content-length", None)
+    assert from_check_request(unset, LIMITS).body.truncated is False
+
+
 def test_only_read_roots_are_built() -> None:
     built = from_check_request(to_check_request({"body": {"a": 1}}), LIMITS)
     variables = built.variables(frozenset({("request", "path")}))
@@ -104,10 +119,44 @@ def test_large_but_legal_json_parses() -> None:
     many = json.dumps({f"k{i}": i for i in range(50_000)}).encode()
     parsed = parse_json(many, LIMITS)
     assert parsed.error is None and len(parsed.value) == 50_000
-    huge = parse_json(
-        b'{"n": 123456789012345678901234567890, "d": 1e999, "dup": 1, "dup": 2}', LIMITS
-    )
-    assert huge.value == {"n": 1.2345678901234568e29, "d": float("inf"), "dup": 2}
+    huge = parse_json(b'{"n": 123456789012345678901234567890, "d": 1e999}', LIMITS)
+    assert huge.value == {"n": 1.2345678901234568e29, "d": float("inf")}
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b'{"a": 1, "a": 2}', 'duplicate key "a" at $'),
+        (
+            b'{"messages": [{"role": "user", "name": "x", "name": "y"}]}',
+            'duplicate key "name" at $.messages[0]',
+        ),
+        (b'{"x": {"a b": [0, {"k": 1, "k": {}}]}}', 'duplicate key "k" at $.x["a b"][1]'),
+        (b'[{"ok": 1}, {"\\u0061": 1, "a": 2}]', 'duplicate key "a" at $[1]'),
+    ],
+)
+def test_duplicate_keys_anywhere_make_the_body_malformed(raw: bytes, error: str) -> None:
+    # upstreams disagree on which value wins (first, last, or an error): no one meaning
+    parsed = parse_json(raw, LIMITS)
+    assert (parsed.value, parsed.error) == (None, error)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"s": "\\ud800"}', b'{"\\uDFFF": 1}', b'["a\\ud83d"]', b'["\\ude00\\ud83d"]'],
+)
+def test_a_lone_surrogate_escape_is_refused(raw: bytes) -> None:
+    parsed = parse_json(raw, LIMITS)
+    assert (parsed.value, parsed.error) == (None, "body holds an unpaired UTF-16 surrogate")
+    built = from_check_request(to_check_request({"method": "POST", "body": raw.decode()}), LIMITS)
+    for root in ("body", "llm", "mcp"):
+        with pytest.raises(RequestError, match="unpaired UTF-16 surrogate"):
+            built.variables(frozenset({(root, None)}))
+
+
+def test_paired_surrogates_and_escaped_backslashes_are_text() -> None:
+    assert parse_json(b'{"s": "\\ud83d\\ude00"}', LIMITS).value == {"s": "\U0001f600"}
+    assert parse_json(b'{"s": "\\\\ud800"}', LIMITS).value == {"s": "\\ud800"}
 
 
 def test_too_many_query_fields_is_a_request_error() -> None:

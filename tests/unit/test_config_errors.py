@@ -101,6 +101,16 @@ def test_every_broken_expression_is_reported_with_its_position(tmp_path: Path, e
             12,
             "duplicate policy name",
         ),
+        *[
+            (
+                f"limits: {{envoy_max_request_bytes: {value}}}\n"
+                "policies: [{name: a, rules: []}]\n",
+                1,
+                10,
+                "limits.envoy_max_request_bytes must be a positive integer",
+            )
+            for value in ("0", "-1", "true", "65536.0", '"65536"')
+        ],
     ],
 )
 def test_shape_errors_name_the_place(

@@ -187,7 +187,22 @@ CASES: list[tuple[str, dict[str, Any], tuple[bool, str, int, str | None]]] = [
         (False, "rule", 400, "not-json"),
     ),  # over max_body_bytes: not parsed, refused
     ("body huge string", body({"s": "x" * 500_000}), (True, "rule", 200, "ok")),
-    ("body duplicate keys", body('{"evil": 1, "evil": 2}'), (False, "rule", 403, "evil")),
+    # duplicate keys: upstreams disagree on which value wins, so the body has no one meaning
+    ("body duplicate keys", body('{"evil": 1, "evil": 2}'), (False, "rule", 400, "not-json")),
+    (
+        "body duplicate keys nested",
+        body('{"a": [{"b": {"evil": 1, "evil": 2}}]}'),
+        (False, "rule", 400, "not-json"),
+    ),
+    # an unpaired surrogate escape decodes to no character (and no C++ engine string)
+    ("body lone surrogate", body('{"s": "\\ud800"}'), (False, "request_parse_error", 400, None)),
+    (
+        "body lone low surrogate in a key",
+        body('{"\\uDC00": 1}'),
+        (False, "request_parse_error", 400, None),
+    ),
+    ("body paired surrogates", body('{"s": "\\ud83d\\ude00"}'), (True, "rule", 200, "ok")),
+    ("body escaped backslash u", body('{"s": "\\\\ud800"}'), (True, "rule", 200, "ok")),
     ("body 1e999", body('{"n": 1e999}'), (True, "rule", 200, "ok")),
     ("body NaN", body('{"n": NaN}'), (False, "rule", 400, "not-json")),
     ("body truncated json", body('{"evil": tr'), (False, "rule", 400, "not-json")),
@@ -297,6 +312,18 @@ CASES: list[tuple[str, dict[str, Any], tuple[bool, str, int, str | None]]] = [
     (
         "llm not json",
         body("{oops", "ai") | {"path": "/v1/chat/completions"},
+        (False, "rule", 400, "unreadable"),
+    ),
+    (
+        "llm lone surrogate in a message",
+        body('{"messages":[{"role":"user","content":"\\ud800"}]}', "ai")
+        | {"path": "/v1/chat/completions"},
+        (False, "request_parse_error", 400, None),
+    ),
+    (
+        "llm duplicate model key",
+        body('{"model": "a", "model": "b", "messages": []}', "ai")
+        | {"path": "/v1/chat/completions"},
         (False, "rule", 400, "unreadable"),
     ),
     (

@@ -10,6 +10,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -141,6 +142,13 @@ def test_expiry_within_leeway_is_accepted(
     assert identity_of(config, bearer(token)).authenticated
 
 
+def signed(key: SigningKey, **claims: Any) -> str:
+    """A token signed by `key` whose claims may hold JSON null (tokens.mint drops None)."""
+    return jwt.encode(
+        {**tokens.claims(), **claims}, key.private, algorithm=key.alg, headers={"kid": key.kid}
+    )
+
+
 def hostile_cases(keys: dict[str, SigningKey]) -> list[tuple[str, dict[str, Any], str]]:
     """(name, request, exact identity.error) for every attack the identity issue lists."""
     rsa, now = keys["rsa"], int(time.time())
@@ -188,6 +196,23 @@ def hostile_cases(keys: dict[str, SigningKey]) -> list[tuple[str, dict[str, Any]
             bearer(tokens.unsigned({"alg": "ES256", "kid": "rsa-1"}, tokens.claims(), b"x" * 64)),
             "unknown_key",
         ),
+        # a bare token (no "Bearer ") is malformed, even a valid one: never verified as is
+        (
+            "bare token without Bearer",
+            {"headers": {"authorization": valid}, "context": {"policy": "who"}},
+            "malformed",
+        ),
+        # NumericDate claims must be JSON numbers: PyJWT alone reads them with int()
+        ("exp as a string", bearer(tokens.mint(rsa, exp=str(now + 600))), "malformed"),
+        ("exp as true", bearer(tokens.mint(rsa, exp=True)), "malformed"),
+        ("exp as null", bearer(signed(rsa, exp=None)), "malformed"),
+        ("nbf as a string", bearer(tokens.mint(rsa, nbf=str(now - 5))), "malformed"),
+        ("nbf as false", bearer(tokens.mint(rsa, nbf=False)), "malformed"),
+        ("iat as a string", bearer(tokens.mint(rsa, iat=str(now))), "malformed"),
+        ("iat as true", bearer(tokens.mint(rsa, iat=True)), "malformed"),
+        ("iat as null", bearer(signed(rsa, iat=None)), "malformed"),
+        ("exp as Infinity", bearer(signed(rsa, exp=float("inf"))), "malformed"),
+        ("claim with a lone surrogate", bearer(tokens.mint(rsa, sub="\ud800")), "malformed"),
         ("malformed base64", bearer("eyJhbGciOi!!.e30.@@@"), "malformed"),
         ("not a JWT", bearer("hello"), "malformed"),
         ("1 MB token", bearer("a" * (1 << 20)), "too_large"),
