@@ -52,6 +52,8 @@ def test_openai_chat_with_string_and_part_content() -> None:
     assert view["tools"] == ["get_weather"] and view["tool_results"] == ["42 degrees"]
     assert view["messages"][1] == {"role": "user", "text": "Hello"}
     assert view["input_chars"] == sum(len(m["text"]) for m in view["messages"]) + len("42 degrees")
+    assert view["tool_calls"] == []
+    assert view["model_text"] == "You are terse.\nHello\nHi\n42 degrees\nAnd tomorrow?"
     assert view["error"] == ""
 
 
@@ -86,8 +88,10 @@ def test_openai_completions_embeddings_and_responses() -> None:
     )
     assert responses["tool_results"] == ["tool said"] and responses["tools"] == ["lookup"]
     assert responses["max_tokens"] == 50
+    assert responses["model_text"] == "Be safe.\nQ?\ntool said"
     simple = llm("/v1/responses", {"model": "o4", "input": "just text"})
     assert simple["prompt_text"] == "just text"
+    assert (simple["max_tokens"], embeddings["max_tokens"]) == (None, None)  # not sent: null
 
 
 def test_anthropic_messages() -> None:
@@ -129,6 +133,9 @@ def test_anthropic_messages() -> None:
     assert view["system_text"] == "Rules."
     assert view["prompt_text"] == "Find the file\nthanks"
     assert view["tool_results"] == ["found it"] and view["tools"] == ["search"]
+    assert view["tool_calls"] == [{"name": "search", "arguments": '{"q": "x"}'}]
+    assert view["model_text"] == 'Rules.\nFind the file\nthanks\n{}\n{"q": "x"}\nfound it'
+    assert view["error"] == ""
 
 
 def test_gemini_generate_content() -> None:
@@ -152,25 +159,37 @@ def test_gemini_generate_content() -> None:
     assert view["system_text"] == "Be brief." and view["prompt_text"] == "What is 2+2?"
     assert view["tool_results"] == ['{"r": 4}'] and view["tools"] == ["calc"]
     assert (view["max_tokens"], view["temperature"]) == (64, 0.5)
+    assert view["tool_calls"] == [{"name": "calc", "arguments": "{}"}]
+    assert [m["role"] for m in view["messages"]] == ["user", "assistant", "user"]
+    assert view["error"] == ""
 
 
 def test_not_an_llm_call() -> None:
     view = llm("/api/orders", {"id": 7})
     assert view["provider"] == "" and view["prompt_text"] == "" and view["messages"] == []
+    assert (view["model"], view["stream"], view["max_tokens"], view["error"]) == (
+        None,
+        False,
+        None,
+        "",
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"model": "m", "messages": "hello"}, "messages is not a list"),
+        ({"model": "m", "messages": "hello"}, "messages: not a list"),
         (
             {"model": "m", "messages": [1, {"role": "user", "content": "ok"}]},
-            "a message is not an object",
+            "messages[0]: not an object",
         ),
-        ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "unexpected type"),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": 5}]},
+            "messages[0].content: content of an unexpected type was skipped",
+        ),
         (
             {"model": "m", "messages": [{"role": "user", "content": "x"}] * 5000},
-            "more than 1000 messages",
+            "messages: more than 1000 items; the rest are not in the view",
         ),
         (
             {
