@@ -1,7 +1,8 @@
-"""The `authz` command: serve | check | validate | test.
+"""The `authz` command: serve | check | test | validate | replay | token.
 
 Exit codes: 0 success (check: allow), 1 check denied, config invalid (validate) or a policy
-test failed (test), 2 usage, unreadable request or config error (serve/check/test).
+test failed (test), 2 usage, unreadable request or config error (serve/check/test), or a
+test path with no tests.
 """
 
 from __future__ import annotations
@@ -11,23 +12,62 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from authz.errors import ConfigError, NoTests, RequestError
+from authz import __version__
+from authz.errors import ConfigError, NoTests, RequestError, TokenError
 from authz.policy.compiler import CompiledConfig, load
 from authz.policy.engines import ENGINE_NAMES
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 EXIT_INVALID = 1
+EXAMPLE = "deploy/envoy/policies/example.yaml"
+_Sub = Any  # argparse's private _SubParsersAction
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authz", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def listen_address(value: str, allow_empty: bool = False) -> str:
+    """HOST:PORT (port 0-65535) or unix:PATH; anything else is a usage error, never a
+    silent default port."""
+    if allow_empty and value == "":
+        return value
+    if value.startswith("unix:"):
+        if value == "unix:":
+            raise argparse.ArgumentTypeError("unix: needs a socket path (unix:PATH)")
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT (port 0-65535) or unix:PATH, got {value!r}"
+        )
+    return value
 
-    serve = sub.add_parser("serve", help="serve Envoy's ext_authz v3 Check over gRPC")
+
+def _command(sub: _Sub, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with a working example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_serve(sub: _Sub) -> None:
+    serve = _command(
+        sub,
+        "serve",
+        "serve Envoy's ext_authz v3 Check over gRPC",
+        f"authz serve --config {EXAMPLE} --listen 127.0.0.1:9191",
+    )
+    serve.set_defaults(handler=_serve)
     serve.add_argument("--config", required=True, help="policy file (YAML)")
     serve.add_argument(
-        "--listen", default="127.0.0.1:9191", help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)"
+        "--listen",
+        default="127.0.0.1:9191",
+        type=listen_address,
+        help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)",
     )
     serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
     serve.add_argument(
@@ -60,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--admin-listen",
         default="127.0.0.1:9192",
+        type=lambda v: listen_address(v, allow_empty=True),
         help="HOST:PORT for /metrics, /healthz, /readyz ('' to disable)",
     )
     serve.add_argument(
@@ -67,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
         help="OTLP/gRPC trace endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT; "
         "tracing is off when neither is set)",
     )
+    _add_log_options(serve)
+
+
+def _add_log_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--decision-log", default="-", help="file for decision lines, '-' for stdout, '' for none"
     )
@@ -93,27 +138,115 @@ def _parser() -> argparse.ArgumentParser:
         help="add a replayable request record to each decision line "
         "(credentials and sensitive text as salted hashes)",
     )
+    serve.add_argument(
+        "--log-explain",
+        action="store_true",
+        help="add to each decision line why it was decided, as `authz check --explain` "
+        "prints it (values redacted)",
+    )
 
-    check = sub.add_parser("check", help="decide one request offline and print the decision")
-    check.add_argument("--config", required=True)
-    check.add_argument("--request", required=True, help="request description (JSON)")
-    check.add_argument("--engine", choices=ENGINE_NAMES)
 
-    replay = sub.add_parser("replay", help="re-decide a decision log under a candidate config")
-    replay.add_argument("--config", required=True, help="the candidate policy file")
-    replay.add_argument("log", help="decision log written with --log-replay (JSON lines)")
-    replay.add_argument("--show", type=int, default=20, help="changed requests to list")
-    replay.add_argument("--engine", choices=ENGINE_NAMES)
+def _add_check(sub: _Sub) -> None:
+    check = _command(
+        sub,
+        "check",
+        "decide one request offline and print the decision as JSON",
+        'echo \'{"path": "/team/r", "headers": {"x-team": "sales"}, '
+        f'"context": {{"policy": "team"}}}}\' | authz check --config {EXAMPLE} --request - '
+        "--explain",
+    )
+    check.set_defaults(handler=_check)
+    check.add_argument("--config", required=True, help="policy file (YAML)")
+    check.add_argument(
+        "--request",
+        required=True,
+        help="request description: a JSON or YAML file, '-' for standard input",
+    )
+    check.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="add how the policy was selected and, per rule, the value of each part",
+    )
 
-    test = sub.add_parser("test", help="run policy tests on both engines")
+
+def _add_test(sub: _Sub) -> None:
+    test = _command(
+        sub,
+        "test",
+        "run policy tests on both engines",
+        "authz test --coverage deploy/envoy/policies/",
+    )
+    test.set_defaults(handler=_test)
     test.add_argument("paths", nargs="+", help="test files, policy files with tests:, folders")
     test.add_argument(
         "--coverage", action="store_true", help="print rules reached / total per policy"
     )
 
-    validate = sub.add_parser("validate", help="load and compile a policy file")
-    validate.add_argument("config")
-    validate.add_argument("--engine", choices=ENGINE_NAMES)
+
+def _add_validate(sub: _Sub) -> None:
+    validate = _command(
+        sub, "validate", "load and compile a policy file", f"authz validate {EXAMPLE}"
+    )
+    validate.set_defaults(handler=_validate)
+    validate.add_argument("config", help="policy file (YAML)")
+    validate.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
+
+
+def _add_replay(sub: _Sub) -> None:
+    replay = _command(
+        sub,
+        "replay",
+        "re-decide a decision log under a candidate config",
+        "authz replay --config candidate.yaml decisions.jsonl",
+    )
+    replay.set_defaults(handler=_replay)
+    replay.add_argument("--config", required=True, help="the candidate policy file")
+    replay.add_argument("log", help="decision log written with --log-replay (JSON lines)")
+    replay.add_argument("--show", type=int, default=20, help="changed requests to list")
+    replay.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
+
+
+def _add_token(sub: _Sub) -> None:
+    token = _command(
+        sub,
+        "token",
+        "mint a signed development JWT and print it",
+        "authz token --key deploy/envoy/keys/demo-signing-key.pem --kid demo-2026 "
+        "--issuer https://idp.example.com --audience llm-gateway --subject demo-user "
+        "--claim 'groups=[\"ml\"]'",
+    )
+    token.set_defaults(handler=_token)
+    token.add_argument("--key", required=True, metavar="PEM", help="private key (PEM) to sign")
+    token.add_argument("--kid", required=True, help="key id for the JWT header")
+    token.add_argument("--issuer", required=True, metavar="ISS")
+    token.add_argument(
+        "--audience", required=True, action="append", metavar="AUD", help="repeat for several"
+    )
+    token.add_argument("--subject", required=True, metavar="SUB")
+    token.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another claim; VALUE is JSON when it parses as JSON, else a string",
+    )
+    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="default 3600")
+    token.add_argument(
+        "--algorithm", metavar="ALG", help="default: from the key (RS256, ES256/384/512, EdDSA)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="authz",
+        description="A policy decision point for Envoy's ext_authz v3: CEL policies in YAML.",
+        epilog="Run `authz COMMAND --help` for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"authz {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_serve, _add_check, _add_test, _add_validate, _add_replay, _add_token):
+        add(sub)
     return parser
 
 
@@ -151,6 +284,7 @@ def _serve(args: argparse.Namespace) -> int:
         subject=not args.no_subject,
         masked_headers=_masked_headers(config),
         replay=args.log_replay,
+        explain=args.log_explain,
     )
     try:
         stream = sys.stdout if args.decision_log == "-" else None
@@ -205,6 +339,7 @@ def _supervise(args: argparse.Namespace) -> int:
         ("--log-headers", args.log_headers),
         ("--no-subject", args.no_subject),
         ("--log-replay", args.log_replay),
+        ("--log-explain", args.log_explain),
     ):
         if on:
             passed.append(flag)
@@ -216,23 +351,47 @@ def _supervise(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from google.protobuf import json_format
+
     from authz.decision import record
+    from authz.explain import Recorder
     from authz.request_file import load_request
     from authz.response import dynamic_metadata
-    from authz.service import check
+    from authz.service import Checker
 
     config = load(args.config, args.engine)
     request = load_request(args.request)
-    decision = check(config, request)
-    output = {
+    log = Recorder() if args.explain else None
+    decision = Checker(config, log=log).check(request)  # type: ignore[arg-type]
+    output: dict[str, Any] = {
         **record(decision),
         "headers": dict(decision.headers),
         "response_headers": dict(decision.response_headers),
         "remove_headers": list(decision.remove_headers),
-        "metadata": dict(dynamic_metadata(decision)),
+        "metadata": json_format.MessageToDict(dynamic_metadata(decision)),  # lists as JSON
     }
+    if log is not None and log.last is not None:
+        output["selection"] = log.last.selection
+        output["explain"] = log.last.rules
     print(json.dumps(output, indent=2, default=str))
     return EXIT_OK if decision.allowed else EXIT_DENIED
+
+
+def _token(args: argparse.Namespace) -> int:
+    from authz.devtoken import mint, parse_claims
+
+    claims = parse_claims(args.claim)
+    audience = args.audience[0] if len(args.audience) == 1 else args.audience
+    print(
+        mint(
+            args.key,
+            args.kid,
+            {"iss": args.issuer, "aud": audience, "sub": args.subject, **claims},
+            args.ttl,
+            args.algorithm,
+        )
+    )
+    return EXIT_OK
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -278,19 +437,13 @@ def _validate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {
-        "serve": _serve,
-        "check": _check,
-        "validate": _validate,
-        "test": _test,
-        "replay": _replay,
-    }
+    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handlers[args.command](args)
+        return handler(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except (RequestError, NoTests) as exc:
+    except (RequestError, NoTests, TokenError) as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

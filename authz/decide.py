@@ -174,7 +174,7 @@ def _at(value: Any, path: tuple[str | int, ...]) -> Any:
     return value
 
 
-def _precompute(
+def precompute(
     config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any]
 ) -> dict[str, Any]:
     """Detector results the expressions read as `_fn[id]`. A path that does not resolve is
@@ -201,14 +201,14 @@ def _evaluate(
     computed for the policy that decides (and, before that, for `match` expressions)."""
     first = named.calls if named is not None else config.match_calls
     if first:
-        variables[PRECOMPUTED] = _precompute(config, first, variables)
+        variables[PRECOMPUTED] = precompute(config, first, variables)
     try:
         bound = config.engine.bind(variables)
         selected = _select(config, attrs.context, bound, decision_id)
         if isinstance(selected, Decision):
             return selected
         if named is None and selected.calls - first:
-            variables[PRECOMPUTED] = _precompute(config, selected.calls | first, variables)
+            variables[PRECOMPUTED] = precompute(config, selected.calls | first, variables)
             bound = config.engine.bind(variables)
     except EvaluationError as exc:
         return deny(EVALUATION_ERROR, str(exc), decision_id)

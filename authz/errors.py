@@ -4,6 +4,7 @@
     ├── ConfigError        the policy file is unreadable or wrong (one or more ConfigIssue)
     ├── RequestError       an offline request file (`authz check --request`) is malformed
     ├── NoTests            a path given to `authz test` holds no test case
+    ├── TokenError         `authz token` cannot mint (unreadable key, malformed --claim)
     └── EvaluationError    a CEL expression failed at run time (ends in a deny)
 
 Each carries a one-line message that says what and where; tracebacks are for bugs.
@@ -47,6 +48,10 @@ class RequestError(AuthzError):
 
 class NoTests(AuthzError):
     """A path given to `authz test` holds no test case (a suite that tests nothing fails)."""
+
+
+class TokenError(AuthzError):
+    """`authz token` cannot mint a token (an unreadable key, a malformed claim)."""
 
 
 class EvaluationError(AuthzError):

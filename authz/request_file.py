@@ -1,21 +1,27 @@
-"""A request described in JSON (for `authz check` and policy tests) -> CheckRequest.
+"""A request described in JSON or YAML (for `authz check` and policy tests) -> CheckRequest.
 
 Shape: {"method", "path" (may hold ?query), "host", "scheme", "protocol", "id", "headers":
 {name: value}, "body": text or any JSON value (sent as JSON text), "source": {"address",
 "port", "principal", "certificate" (URL-encoded PEM, as Envoy sends it)}, "destination":
 {...}, "context": {key: value}, "metadata": {namespace: {...}}}. Every key is optional.
+
+A file named *.yaml or *.yml is read as YAML, *.json as JSON; any other name, and `-`
+(standard input), as JSON when the text starts with `{`, else as YAML.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
+import yaml
 from google.protobuf import struct_pb2
 
 from authz._proto.envoy.config.core.v3 import address_pb2
 from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from authz.errors import RequestError
+from authz.policy.reader import did_you_mean
 
 KEYS = {
     "method",
@@ -31,7 +37,16 @@ KEYS = {
     "context",
     "metadata",
 }
+PEER_KEYS = {"address", "port", "principal", "certificate"}
 _Ctx = attribute_context_pb2.AttributeContext
+
+
+def _port(raw: Any, what: str) -> int:
+    if isinstance(raw, str) and raw.isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 65535:
+        raise RequestError(f"{what}.port must be an integer from 0 to 65535, got {raw!r}")
+    return raw
 
 
 def _peer(raw: Any, what: str) -> _Ctx.Peer:
@@ -39,8 +54,12 @@ def _peer(raw: Any, what: str) -> _Ctx.Peer:
         return _Ctx.Peer()
     if not isinstance(raw, dict):
         raise RequestError(f"{what} must be an object with address, port, principal")
+    unknown = set(raw) - PEER_KEYS
+    if unknown:
+        known = ", ".join(sorted(PEER_KEYS))
+        raise RequestError(f"unknown {what} keys: {', '.join(sorted(map(str, unknown)))} ({known})")
     sock = address_pb2.SocketAddress(
-        address=str(raw.get("address", "")), port_value=int(raw.get("port", 0))
+        address=str(raw.get("address", "")), port_value=_port(raw.get("port", 0), what)
     )
     return _Ctx.Peer(
         address=address_pb2.Address(socket_address=sock),
@@ -63,7 +82,8 @@ def to_check_request(raw: Any) -> external_auth_pb2.CheckRequest:
         raise RequestError("a request must be a JSON object")
     unknown = set(raw) - KEYS
     if unknown:
-        raise RequestError(f"unknown request keys: {', '.join(sorted(unknown))}")
+        hints = "".join(did_you_mean(str(k), KEYS) for k in sorted(map(str, unknown)))
+        raise RequestError(f"unknown request keys: {', '.join(sorted(map(str, unknown)))}{hints}")
     headers = {k.lower(): v for k, v in _strings(raw.get("headers"), "headers").items()}
     body = raw.get("body")
     if body is None:
@@ -112,20 +132,49 @@ def to_check_request(raw: Any) -> external_auth_pb2.CheckRequest:
     return external_auth_pb2.CheckRequest(attributes=attrs)
 
 
-def load_request(path: str) -> external_auth_pb2.CheckRequest:
-    """Read a request file; raises RequestError saying what is wrong and where."""
+def _parse(text: str, name: str) -> Any:
+    """JSON or YAML by the file name, else by the first character (see the docstring)."""
+    as_yaml = name.endswith((".yaml", ".yml")) or (
+        not name.endswith(".json") and not text.lstrip().startswith("{")
+    )
+    if not as_yaml:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RequestError(
+                f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
+            ) from None
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = json.load(fh)
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise RequestError(f"{name}{where}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise RequestError(f"{name}: invalid YAML: {exc}") from None
+
+
+def load_request(path: str) -> external_auth_pb2.CheckRequest:
+    """Read a request file (`-`: standard input); raises RequestError saying what is wrong
+    and where, in one line."""
+    name = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
     except OSError as exc:
-        raise RequestError(f"{path}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise RequestError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise RequestError(f"{path}: invalid JSON: {exc}") from None
+        raise RequestError(f"{name}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"{name}: not UTF-8 text: {exc.reason}") from None
+    try:
+        raw = _parse(text, name)
+    except RecursionError:
+        raise RequestError(f"{name}: nested too deeply") from None
     try:
         return to_check_request(raw)
     except RequestError as exc:
-        raise RequestError(f"{path}: {exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise RequestError(f"{path}: {exc}") from None
+        raise RequestError(f"{name}: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise RequestError(f"{name}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None

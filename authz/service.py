@@ -106,7 +106,7 @@ class Checker:
         self.metrics.observe(counted.policy, counted.rule, counted.outcome, counted.reason, elapsed)
         if decision.would_deny is not None:
             self.metrics.dry_run_allowed.labels(decision.policy or "").inc()
-        self.log.record(decision, attrs, trace_id_of(span), elapsed)
+        self.log.record(decision, attrs, trace_id_of(span), elapsed, config)
         return decision
 
     def _identity(

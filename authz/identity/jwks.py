@@ -159,7 +159,12 @@ class RemoteJwks:
             keys = self._fetch(self.uri, self._timeout)
         except JwksError as exc:
             self.failures += 1
-            _log.warning("JWKS refresh failed, keeping the last good keys: %s", exc)
+            with self._lock:
+                held = sum(len(group) for group in self._last_good.values())
+            if held:
+                _log.warning("JWKS fetch failed, keeping the last good %d keys: %s", held, exc)
+            else:  # nothing was ever fetched: tokens from this issuer are refused
+                _log.warning("JWKS fetch failed and no keys were ever fetched: %s", exc)
             raise
         with self._lock:
             self._last_good = keys

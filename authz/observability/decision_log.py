@@ -2,9 +2,11 @@
 
 Always: time, trace_id, the decision record (decision_id, decision, status, policy, rule,
 reason (stable code), message, and dry_run for a dry-run policy's would-be deny; see
-authz/decision.py), subject, method, path, latency_ms, worker. Headers and a body excerpt only when
-configured; then Authorization, cookies and API-key headers are masked and every other
-value, like the body excerpt, has detector findings (secrets, personal data) redacted.
+authz/decision.py), subject, method, path, latency_ms, worker. Headers and a body excerpt
+only when configured; then Authorization, cookies and API-key headers are masked and every
+other value, like the body excerpt, has detector findings (secrets, personal data) redacted.
+With `explain`, `selection` and `explain` as `authz check --explain` prints them (values
+redacted the same way).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import IO, Any
 from authz.attributes import Attributes
 from authz.decision import Decision, record
 from authz.detectors import redact
+from authz.policy.compiler import CompiledConfig
 
 MASKED = "[MASKED]"
 ALWAYS_MASKED = frozenset(
@@ -35,6 +38,7 @@ class LogOptions:
     subject: bool = True
     masked_headers: frozenset[str] = ALWAYS_MASKED
     replay: bool = False  # add a replayable record (sensitive values as salted hashes)
+    explain: bool = False  # add why: the selection and each rule's parts (authz/explain.py)
 
 
 class DecisionLog:
@@ -48,9 +52,17 @@ class DecisionLog:
         from authz.replay import Hasher
 
         self._hasher = Hasher()
+        from authz.explain import Explainer
+
+        self._explainer = Explainer(redact=True)
 
     def entry(
-        self, decision: Decision, attrs: Attributes | None, trace_id: str, latency_s: float
+        self,
+        decision: Decision,
+        attrs: Attributes | None,
+        trace_id: str,
+        latency_s: float,
+        config: CompiledConfig | None = None,
     ) -> dict[str, Any]:
         """The record for one decision."""
         request = attrs.request if attrs else None
@@ -72,6 +84,10 @@ class DecisionLog:
             from authz.replay import record as replay_record
 
             entry["replay"] = replay_record(attrs, self.options.masked_headers, self._hasher)
+        if attrs is not None and config is not None and self.options.explain:
+            explained = self._explainer.explain(config, attrs, decision)
+            entry["selection"] = explained.selection
+            entry["explain"] = explained.rules
         if request is not None and self.options.headers:
             entry["headers"] = {
                 name: MASKED if name in self.options.masked_headers else redact(value)
@@ -82,13 +98,19 @@ class DecisionLog:
         return entry
 
     def record(
-        self, decision: Decision, attrs: Attributes | None, trace_id: str, latency_s: float
+        self,
+        decision: Decision,
+        attrs: Attributes | None,
+        trace_id: str,
+        latency_s: float,
+        config: CompiledConfig | None = None,
     ) -> None:
-        """Write one line."""
+        """Write one line (`config`: the one that decided, for `explain`)."""
         if self.stream is None:
             return
         try:
-            line = json.dumps(self.entry(decision, attrs, trace_id, latency_s), default=str)
+            entry = self.entry(decision, attrs, trace_id, latency_s, config)
+            line = json.dumps(entry, default=str)
             with self._lock:
                 self.stream.write(line + "\n")
                 self.stream.flush()
