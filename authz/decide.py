@@ -34,6 +34,7 @@ from authz.policy.compiler import (
 )
 
 ROUTE_POLICY_KEY = "policy"
+WWW_AUTHENTICATE = "www-authenticate"
 _FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
 
 
@@ -116,14 +117,32 @@ def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: 
     )
 
 
+def challenge(reason: str) -> str:
+    """The RFC 6750 Bearer challenge for a refused credential, `reason` being
+    `identity.error` ("" when there is nothing to say: no error code then, RFC 6750 3.1)."""
+    if not reason:
+        return 'Bearer realm="authz"'
+    if reason == MISSING:
+        return 'Bearer realm="authz", error_description="missing_credentials"'
+    code = "invalid_request" if reason == MULTIPLE else "invalid_token"
+    return f'Bearer realm="authz", error="{code}", error_description="{reason}"'
+
+
+def _challenged(attrs: Attributes, decision: Decision) -> Decision:
+    """Every 401 carries a challenge (RFC 9110 11.6.1): a deny with status 401 whose rule
+    sets no WWW-Authenticate of its own gets the Bearer challenge for this caller's
+    identity. After the cache: the caller, not the cached decision, decides the text."""
+    if decision.allowed or decision.status != 401:
+        return decision
+    if any(name == WWW_AUTHENTICATE for name, _ in (*decision.headers, *decision.response_headers)):
+        return decision
+    added = (*decision.response_headers, (WWW_AUTHENTICATE, challenge(attrs.identity.error)))
+    return dataclasses.replace(decision, response_headers=added)
+
+
 def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: str) -> Decision:
     """401 with an RFC 6750 challenge naming why the credential was refused."""
     reason = identity.error or MISSING
-    if reason == MISSING:
-        challenge = 'Bearer realm="authz", error_description="missing_credentials"'
-    else:
-        code = "invalid_request" if reason == MULTIPLE else "invalid_token"
-        challenge = f'Bearer realm="authz", error="{code}", error_description="{reason}"'
     return Decision(
         allowed=False,
         reason=UNAUTHENTICATED,
@@ -132,7 +151,7 @@ def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: st
         status=401,
         policy=policy.name,
         client_message=f"authentication required: {reason}",
-        response_headers=(("www-authenticate", challenge),),
+        response_headers=((WWW_AUTHENTICATE, challenge(reason)),),
     )
 
 
@@ -145,7 +164,7 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
         key = config.cache.key(named.name, named.cache_paths, attrs)
         cached = config.cache.get(key, decision_id)
         if cached is not None:
-            return cached
+            return _challenged(attrs, cached)
     # A route-selected policy needs only what its own expressions read (a chat route never
     # builds the MCP view); selection by `match` may run any policy.
     reads = named.reads if named is not None else config.reads
@@ -158,7 +177,7 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
     decision = _evaluate(config, attrs, variables, decision_id, named)
     if key is not None and config.cache is not None:
         config.cache.put(key, decision)
-    return decision
+    return _challenged(attrs, decision)
 
 
 def _at(value: Any, path: tuple[str | int, ...]) -> Any:

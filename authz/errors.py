@@ -6,6 +6,7 @@
     ├── NoTests            a path given to `authz test` holds no test case
     ├── TokenError         `authz token` cannot mint (unreadable key, malformed --claim)
     └── EvaluationError    a CEL expression failed at run time (ends in a deny)
+        └── EngineFailure  the engine itself raised; fixed message, detail logged only
 
 Each carries a one-line message that says what and where; tracebacks are for bugs.
 """
@@ -56,3 +57,15 @@ class TokenError(AuthzError):
 
 class EvaluationError(AuthzError):
     """A CEL expression that failed while evaluating a request."""
+
+
+class EngineFailure(EvaluationError):
+    """The CEL engine raised instead of returning a CEL error (a value it could not take, a
+    bug of its own). Its text describes the engine, not the request: the message is fixed,
+    and `detail` goes to the service log only, never into a decision or to a client."""
+
+    MESSAGE = "internal engine failure (detail in the service log)"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(self.MESSAGE)
+        self.detail = detail

@@ -83,7 +83,9 @@ class DecisionLog:
         if attrs is not None and self.options.replay:
             from authz.replay import record as replay_record
 
-            entry["replay"] = replay_record(attrs, self.options.masked_headers, self._hasher)
+            entry["replay"] = replay_record(
+                attrs, self.options.masked_headers, self._hasher, config, self.options.subject
+            )
         if attrs is not None and config is not None and self.options.explain:
             explained = self._explainer.explain(config, attrs, decision)
             entry["selection"] = explained.selection

@@ -9,7 +9,7 @@ from cel_expr_python import cel
 
 from authz.errors import EvaluationError
 from authz.functions import CelFunction, FunctionLibrary
-from authz.policy.engines import CompileFailure
+from authz.policy.engines import CompileFailure, engine_failure
 
 _ERROR = re.compile(r"<input>:(\d+):(\d+): ([^\n]*)")
 
@@ -52,7 +52,7 @@ class CppProgram:
         try:
             value = self._expr.eval(bound)
         except Exception as exc:  # conversion failures surface as Python exceptions
-            raise EvaluationError(str(exc).splitlines()[0]) from None
+            raise engine_failure("cel-cpp", exc) from None
         if value.type() == cel.Type.ERROR:
             raise EvaluationError(str(value.value()))
         return value.plain_value()
@@ -86,4 +86,4 @@ class CppEngine:
         try:
             return self._env.Activation(variables)
         except Exception as exc:
-            raise EvaluationError(f"cannot convert attributes: {exc}") from None
+            raise engine_failure("cel-cpp", exc) from None

@@ -21,7 +21,7 @@ from celpy.evaluation import CELEvalError
 
 from authz.errors import EvaluationError
 from authz.functions import CelFunction, FunctionLibrary
-from authz.policy.engines import CompileFailure
+from authz.policy.engines import CompileFailure, engine_failure
 
 # celpy logs every evaluation error at debug level through its own loggers; keep them quiet.
 logging.getLogger("celpy").setLevel(logging.WARNING)
@@ -122,8 +122,8 @@ class PyProgram:
             value = self._runner.evaluate(bound)
         except CELEvalError as exc:
             raise EvaluationError(_message(exc)) from None
-        except (TypeError, ValueError, KeyError, ArithmeticError, RecursionError) as exc:
-            raise EvaluationError(f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # celpy raising instead of returning an error value
+            raise engine_failure("cel-python", exc) from None
         if isinstance(value, CELEvalError):
             raise EvaluationError(_message(value))
         return _plain(value)

@@ -280,8 +280,13 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
     if compiler.issues:
         raise ConfigError(compiler.issues)
     reads = frozenset(r for e in _all_exprs(policies) for r in e.reads)
+    # A 401 names why the credential was refused (WWW-Authenticate), so a policy that can
+    # answer 401 needs the identity resolved as much as one that reads it.
     needs_identity = any(root == "identity" for root, _ in reads) or any(
-        p.require_identity for p in policies
+        p.require_identity
+        or p.default_status == 401
+        or any(r.status == 401 and not r.allow for r in p.rules)
+        for p in policies
     )
     return CompiledConfig(
         path=config.source.name,

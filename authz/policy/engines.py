@@ -8,11 +8,23 @@ against that binding.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
-from authz.errors import EvaluationError
+from authz.errors import EngineFailure, EvaluationError
 from authz.functions import FunctionLibrary
 from authz.policy.model import Limits
+
+_log = logging.getLogger("authz.engine")
+
+
+def engine_failure(engine: str, exc: BaseException) -> EngineFailure:
+    """An exception the engine raised, as an EngineFailure: its text is logged here and
+    never becomes a decision's message (a client or the decision log would read engine
+    internals as the reason a rule failed)."""
+    detail = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:500]
+    _log.error("CEL engine %s failed: %s", engine, detail)
+    return EngineFailure(detail)
 
 
 class CompileFailure(Exception):
@@ -63,4 +75,13 @@ def make_engine(name: str, roots: list[str], library: FunctionLibrary | None = N
     raise ValueError(f"unknown engine {name!r} (choose one of: {', '.join(ENGINE_NAMES)})")
 
 
-__all__ = ["ENGINE_NAMES", "CompileFailure", "Engine", "EvaluationError", "Program", "make_engine"]
+__all__ = [
+    "ENGINE_NAMES",
+    "CompileFailure",
+    "Engine",
+    "EngineFailure",
+    "EvaluationError",
+    "Program",
+    "engine_failure",
+    "make_engine",
+]

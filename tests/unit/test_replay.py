@@ -11,8 +11,10 @@ import pytest
 
 from authz.cli import main
 from authz.observability.decision_log import ALWAYS_MASKED, DecisionLog, LogOptions
+from authz.replay import claim_reads
 from authz.request_file import to_check_request
 from authz.service import Checker
+from tests.support import tokens
 from tests.unit.helpers import compile_policy, write_policy
 
 OLD = """
@@ -120,3 +122,96 @@ def test_a_record_the_candidate_refuses_is_a_deny_not_a_crash(
     out = capsys.readouterr().out
     assert "  allow -> deny: 1" in out
     assert "/b: allow (short) -> deny (None: malformed request: body holds a NUL" in out
+
+
+IDENTITY_OLD = """
+identity:
+  jwt:
+    - {issuer: https://idp.example.com, audiences: [llm-gateway], jwks_file: jwks.json}
+policies:
+  - name: api
+    rules:
+      - name: members
+        when: identity.authenticated && identity.claims.tier != "banned"
+        effect: allow
+        metadata: {tier: identity.claims.tier, who: identity.subject}
+"""
+# The candidate refuses the free tier: it reads the same claim, so it replays.
+IDENTITY_NEW = IDENTITY_OLD.replace(
+    'identity.claims.tier != "banned"', 'identity.claims.tier == "gold"'
+)
+# This candidate reads a claim the loaded policy never read: kept hashed, so not replayable.
+READS_ORG = IDENTITY_OLD.replace(
+    'identity.claims.tier != "banned"', 'identity.claims.org == "acme"'
+)
+
+
+def identity_log(tmp_path: Path, policy: str = IDENTITY_OLD, **claims: object) -> list[dict]:
+    """Decision lines (with replay records) for tokens with these claims under `policy`."""
+    key = tokens.rsa_key()
+    (tmp_path / "jwks.json").write_text(json.dumps(tokens.jwks(key)))
+    stream = io.StringIO()
+    log = DecisionLog(stream, LogOptions(replay=True, masked_headers=ALWAYS_MASKED))
+    checker = Checker(compile_policy(tmp_path, policy, "cel-cpp"), log=log)
+    for tier in ("gold", "free"):
+        token = tokens.mint(key, tier=tier, org="acme", email="jane@example.org", **claims)
+        checker.check(
+            to_check_request(
+                {"headers": {"authorization": f"Bearer {token}"}, "context": {"policy": "api"}}
+            )
+        )
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_claims_the_policies_read_are_kept_in_clear(tmp_path: Path) -> None:
+    lines = identity_log(tmp_path)
+    identity = lines[0]["replay"]["identity"]
+    assert identity["claims"]["tier"] == "gold" and identity["subject"] == "agent-7"
+    assert identity["authenticated"] is True and identity["method"] == "jwt"
+    # claims no loaded policy reads, and personal data whatever reads it, stay hashed
+    assert identity["claims"]["org"].startswith("hashed:")
+    assert identity["claims"]["email"].startswith("hashed:")
+    assert identity["groups"].startswith("hashed:")  # no policy reads identity.groups
+    assert "jane@example.org" not in json.dumps(lines)
+
+
+def test_a_candidate_reading_a_logged_claim_replays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "decisions.jsonl"
+    log.write_text("\n".join(json.dumps(line) for line in identity_log(tmp_path)) + "\n")
+    candidate = write_policy(tmp_path, IDENTITY_NEW, "new.yaml")
+    assert main(["replay", "--config", str(candidate), str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "replayed 2 requests" in out and "not replayable" not in out
+    assert "  allow -> allow: 1" in out and "  allow -> deny: 1" in out
+    other = write_policy(tmp_path, READS_ORG, "org.yaml")
+    assert main(["replay", "--config", str(other), str(log)]) == 0
+    assert "not replayable (the outcome depends on a hashed value): 2" in capsys.readouterr().out
+
+
+def test_an_identity_never_resolved_is_not_guessed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the loaded policies never read identity: the record cannot say who called
+    log = tmp_path / "decisions.jsonl"
+    log.write_text(logged(tmp_path))
+    candidate = write_policy(
+        tmp_path,
+        OLD.replace('request.headers["x-team"] == "ml"', "identity.authenticated"),
+        "new.yaml",
+    )
+    assert main(["replay", "--config", str(candidate), str(log)]) == 0
+    # the two team requests (identity never resolved) join the two whose secrets were hashed
+    assert "not replayable (the outcome depends on a hashed value): 4" in capsys.readouterr().out
+
+
+def test_which_claims_an_expression_reads() -> None:
+    assert claim_reads(['identity.claims.tier == "a"', '"org" in identity.claims']) == {
+        "tier",
+        "org",
+    }
+    assert claim_reads(['identity.claims["x-y"] == 1', "has(identity.claims.z)"]) == {"x-y", "z"}
+    assert claim_reads(["identity.claims.size() > 0"]) is None
+    assert claim_reads(["identity.claims[request.path] == 1"]) is None
+    assert claim_reads(['identity.subject == "a"']) == frozenset()
