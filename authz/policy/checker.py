@@ -169,6 +169,7 @@ class Checker:
         self.functions = functions  # the project's own functions: name -> result type
         self.problems: list[TypeProblem] = []
         self._scopes: list[dict[str, CelType]] = []
+        self._narrowed: list[str] = []  # paths a surrounding ?: has tested for null
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -195,7 +196,13 @@ class Checker:
             return self.infer(node.children[0])
         cond, then, other = node.children
         self._boolean(cond, "the condition of ?:")
-        a, b = self.infer(then), self.infer(other)
+        # `x != null ? x : y`: x is not null in the first branch (and `==` in the second).
+        tested, negated = _null_test(cond)
+        self._narrowed.append(tested if negated else "")
+        a = self.infer(then)
+        self._narrowed[-1] = "" if negated else tested
+        b = self.infer(other)
+        self._narrowed.pop()
         if not comparable(a, b) and "null" not in (a.kind, b.kind):
             return self._fail(then, f"the branches of ?: have different types: {a} and {b}")
         return common([a, b])
@@ -369,7 +376,8 @@ class Checker:
 
     def _member_dot(self, node: lark.Tree) -> CelType:
         target_node, name_token = node.children
-        return self._select(self.infer(target_node), target_node, name_token)  # type: ignore[arg-type]
+        found = self._select(self.infer(target_node), target_node, name_token)  # type: ignore[arg-type]
+        return non_null(found) if self._narrowed and _path(node) in self._narrowed else found
 
     def _select(self, target: CelType, target_node: lark.Tree, name_token: lark.Token) -> CelType:
         name = str(name_token)
@@ -535,6 +543,25 @@ def _arithmetic_result(op: str, a: str, b: str, left: CelType, right: CelType) -
         if (a, b) == ("timestamp", "duration"):
             return TIMESTAMP
     return None
+
+
+def _null_test(cond: lark.Tree | lark.Token) -> tuple[str, bool]:
+    """For `PATH != null` the path and True, for `PATH == null` the path and False."""
+    inner = _unwrap(cond)
+    if not (isinstance(inner, lark.Tree) and inner.data == "relation" and len(inner.children) == 2):
+        return "", False
+    operator, right = inner.children
+    if operator.data not in ("relation_ne", "relation_eq"):  # type: ignore[union-attr]
+        return "", False
+    left = operator.children[0]  # type: ignore[union-attr]
+    for path_node, null_node in ((left, right), (right, left)):
+        literal = _unwrap(null_node)
+        is_null = isinstance(literal, lark.Tree) and literal.data == "literal"
+        if is_null and literal.children[0].type == "NULL_LIT":  # type: ignore[union-attr]
+            path = _path(path_node)
+            if path != "value":
+                return path, operator.data == "relation_ne"  # type: ignore[union-attr]
+    return "", False
 
 
 def _form(name: str, receiver: str | None, params: tuple[str, ...]) -> str:

@@ -15,8 +15,9 @@ from authz.policy.engines import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
 from authz.policy.references import Read, analyse, detector_calls
-from authz.policy.schema import ROOT_TYPES, ROOTS
+from authz.policy.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
 from authz.policy.source import Located
+from authz.response_path.rules import ResponseRules, compile_response_rules, root_position
 
 PRECOMPUTED = "_fn"  # the variable holding precomputed detector results
 
@@ -64,6 +65,8 @@ class CompiledRule:
     remove_headers: tuple[str, ...]
     response_headers: tuple[tuple[str, CompiledExpr], ...]
     metadata: tuple[tuple[str, CompiledExpr], ...]
+    deny_as: str | None = None  # None: the policy's (authz/jsonrpc.py)
+    jsonrpc_code: int | None = None  # None: jsonrpc.DEFAULT_CODE
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class CompiledPolicy:
     cache_paths: tuple[tuple[str, ...], ...] = ()
     calls: frozenset[str] = frozenset()
     reads: frozenset[Read] = frozenset()  # what its own expressions read
+    response: ResponseRules | None = None  # its response_rules (authz/response_path/)
+    deny_as: str = "http"  # how a rule's deny reaches the client (authz/jsonrpc.py)
 
 
 @dataclass(frozen=True)
@@ -134,15 +139,22 @@ class _Compiler:
         # One id per distinct (function, path): `a.b` and `["a.b"]` are different paths.
         self._call_ids: dict[tuple[str, tuple[str | int, ...]], str] = {}
 
-    def expr(self, source: Located, what: str, wants: str = "") -> CompiledExpr | None:
+    def expr(
+        self, source: Located, what: str, wants: str = "", env: dict[str, CelType] | None = None
+    ) -> CompiledExpr | None:
         """Check and compile one expression; `wants` is what its value must be: "bool" for
-        `when` and `match`, "header" for header values, "metadata" for metadata values."""
+        `when` and `match`, "header" for header values, "metadata" for metadata values.
+        `env`: the roots it may read (default: the request's; response rules add theirs)."""
         analysis = analyse(source)
         if analysis.problems or analysis.tree is None:
             for problem in analysis.problems:
                 self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
             return None
-        result, problems = check(analysis.tree, self.env, self.function_types)
+        if env is None and any(root == "response" for root, _ in analysis.reads):
+            line, col = root_position(source, "response")
+            self._report(source, line, col, f"{what}: {NOT_IN_REQUEST_RULES}")
+            return None
+        result, problems = check(analysis.tree, env or self.env, self.function_types)
         for problem in problems:
             self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
         if problems:
@@ -150,6 +162,10 @@ class _Compiler:
         wrong = _wrong_result(result, wants)
         if wrong:
             self._report(source, 1, 1, f"{what}: {wrong}, not {result}")
+            return None
+        if wants == "header" and result.nullable and result.kind != "dyn":
+            fallback = f'{source} != null ? {source} : ""'
+            self._report(source, 1, 1, f"{what}: may be null; give a fallback: {fallback}")
             return None
         try:
             program = self.engine.compile(source)
@@ -219,6 +235,8 @@ class _Compiler:
                 rule.response_headers, f"{where} response header", "header"
             ),
             metadata=self.values(rule.metadata, f"{where} metadata", "metadata"),
+            deny_as=rule.deny_as,
+            jsonrpc_code=rule.jsonrpc_code,
         )
         return compiled if when is not None else None
 
@@ -237,6 +255,8 @@ class _Compiler:
             require_identity=policy.require_identity,
             dry_run=policy.dry_run,
             dry_run_header=policy.dry_run_header,
+            response=compile_response_rules(self, policy),
+            deny_as=policy.deny_as,
             calls=frozenset(c for e in exprs for c in e.calls),
             reads=frozenset(r for e in exprs for r in e.reads),
             cache_paths=key_paths(
