@@ -65,9 +65,9 @@ policies:
       - name: list-header
         when: request.path == "/list"
         effect: allow
-        headers: {x-list: request.path_segments}
+        headers: {x-list: body.json}          # dyn: checked when the request comes
       - name: not-bool
-        when: request.path
+        when: body.json                       # dyn: null is not a bool at run time
         effect: allow
 """
 
