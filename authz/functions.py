@@ -1,5 +1,5 @@
 """The project's own CEL functions, the same on both engines: secrets(), pii(), injection(),
-redact().
+injection_score(), redact().
 
 Each takes a string, or any map or list (its string leaves are scanned), and looks at most
 `max_scan_chars` characters. Results are memoised per request, so a function called from
@@ -21,7 +21,8 @@ MAX_LEAVES = 10_000
 
 @dataclass(frozen=True)
 class CelFunction:
-    """A function callable from CEL: its name, result kind ("list" or "string") and body."""
+    """A function callable from CEL: its name, result kind ("list", "string" or "double")
+    and body."""
 
     name: str
     returns: str
@@ -65,6 +66,7 @@ class FunctionLibrary:
             CelFunction("pii", "list", lambda t: detectors.kinds(detectors.pii_findings(t))),
             CelFunction("injection", "list", detectors.injection_signals),
             CelFunction("redact", "string", detectors.redact),
+            CelFunction("injection_score", "double", detectors.injection_score),
         )
         self.names = frozenset(f.name for f in self.functions)
         self._bound = {f.name: self.bound(f) for f in self.functions}

@@ -4,6 +4,7 @@
     secrets.py    secret_findings(text)
     pii.py        pii_findings(text)
     injection.py  injection_signals(text), and the normalised readings it judges
+    score.py      injection_score(text): a learned probability (numpy, committed weights)
     redact.py     kinds(findings), redact(text)
 
 Text is scanned up to a cap (limits.max_scan_chars); findings past it are not seen.
@@ -15,11 +16,13 @@ from authz.detectors.injection import injection_signals, normalise, readings
 from authz.detectors.pii import iban_ok, luhn_ok, pii_findings, ssn_ok
 from authz.detectors.redact import kinds, redact
 from authz.detectors.scan import Finding
+from authz.detectors.score import injection_score
 from authz.detectors.secrets import secret_findings
 
 __all__ = [
     "Finding",
     "iban_ok",
+    "injection_score",
     "injection_signals",
     "kinds",
     "luhn_ok",

@@ -22,7 +22,11 @@ _ARGUMENTS = {
     "list": cel.Type.List(cel.Type.DYN),
     "null": cel.Type.NULL,
 }
-_RESULTS = {"list": cel.Type.List(cel.Type.STRING), "string": cel.Type.STRING}
+_RESULTS = {
+    "list": cel.Type.List(cel.Type.STRING),
+    "string": cel.Type.STRING,
+    "double": cel.Type.DOUBLE,
+}
 
 
 def _declare(function: CelFunction, library: FunctionLibrary) -> Any:

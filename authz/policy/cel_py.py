@@ -160,6 +160,8 @@ def _wrap(function: CelFunction, library: FunctionLibrary) -> Any:
         result = impl(_plain(value))
         if isinstance(result, list):
             return celtypes.ListType([celtypes.StringType(r) for r in result])
+        if isinstance(result, float):
+            return celtypes.DoubleType(result)
         return celtypes.StringType(result)
 
     return call
