@@ -17,8 +17,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ENVOY = Path(sys.executable).parent / "envoy"
 
+# Each example is a shell snippet to run from the repository root; tests/test_make_run.py
+# runs every one of them against the running demo.
 CURLS = """
 authz demo is up: Envoy on http://127.0.0.1:10000 (admin :9901), authz on :9191.
+Run these from the repository root.
 
   # allow: the public policy; the upstream echoes the x-authz-policy header the policy set
   curl -s http://127.0.0.1:10000/public/hello
@@ -27,43 +30,77 @@ authz demo is up: Envoy on http://127.0.0.1:10000 (admin :9901), authz on :9191.
   curl -s -H 'x-team: ml' http://127.0.0.1:10000/team/report
   curl -s -i -H 'x-team: sales' http://127.0.0.1:10000/team/report
 
+  # why was that denied? the same request, decided offline, each rule with its parts
+  echo '{{"path": "/team/report", "headers": {{"x-team": "sales"}},
+         "context": {{"policy": "team"}}}}' \\
+    | {authz} check --config deploy/envoy/policies/example.yaml --request - --explain
+
   # body-based deny (422)
   curl -s -i -X POST --data 'draft TOP-SECRET plan' http://127.0.0.1:10000/upload/doc
 
-  # identity: a demo JWT (valid 1 hour) verified by authz, then by Envoy's jwt_authn;
-  # without it, 401 with WWW-Authenticate naming the reason
-  curl -s -H 'authorization: Bearer {token}' http://127.0.0.1:10000/jwt/me
-  curl -s -H 'authorization: Bearer {token}' http://127.0.0.1:10000/jwt-authn/me
+  # identity: a demo JWT (1 hour) signed with the demo key, verified by authz (/jwt/), then
+  # by Envoy's jwt_authn (/jwt-authn/); without it, 401 with WWW-Authenticate naming why
+  TOKEN=$({token_for} demo-user --claim 'groups=["ml"]')
+  curl -s -H "authorization: Bearer $TOKEN" http://127.0.0.1:10000/jwt/me
+  curl -s -H "authorization: Bearer $TOKEN" http://127.0.0.1:10000/jwt-authn/me
   curl -s -i http://127.0.0.1:10000/jwt/me
 
   # identity: an API key
   curl -s -H 'x-api-key: demo-api-key-do-not-use-in-production' http://127.0.0.1:10000/apikey/x
 
+  # an LLM call to an external provider: a plain prompt passes; a cloud key in it is a 403
+  curl -s http://127.0.0.1:10000/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{{"model": "gpt-4o", "messages": [{{"role": "user", "content": "Say hello"}}]}}'
+  curl -s -i http://127.0.0.1:10000/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{{"model": "gpt-4o", "messages": [{{"role": "user", "content": "my key: {aws_key}"}}]}}'
+
+  # an MCP tool call by an agent (a JWT whose subject is agent-support): a tool it is
+  # listed for passes; another one is answered with a tool error, and the session goes on
+  AGENT=$({token_for} agent-support)
+  curl -s http://127.0.0.1:10000/mcp -H "authorization: Bearer $AGENT" \\
+    -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \\
+    -d '{{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+         "params": {{"name": "search_tickets", "arguments": {{"q": "refund"}}}}}}'
+  curl -s http://127.0.0.1:10000/mcp -H "authorization: Bearer $AGENT" \\
+    -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \\
+    -d '{{"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {{"name": "delete_pod", "arguments": {{"pod": "db-0"}}}}}}'
+
+  # a rate-limited tenant: the decision names the tenant, Envoy counts it; tenant-a (free
+  # tier) may make 3 requests a minute, so the 4th is a 429
+  for i in 1 2 3 4; do
+    curl -s -o /dev/null -w '%{{http_code}}\\n' -H 'x-tenant: tenant-a' http://127.0.0.1:10000/tenant/x
+  done
+
 Decision lines are printed below as JSON. Ctrl-C stops everything.
 """
+# A format-valid AWS access key id that belongs to no one (the detector knows the format).
+FAKE_AWS_KEY = "AKIA" + "Q7ZXW3RT5YU8IOPL"
 
 
-def demo_token() -> str:
-    """A JWT from the demo issuer, signed with the shipped demo key."""
-    import jwt
-
-    now = int(time.time())
-    claims = {
-        "iss": "https://idp.example.com",
-        "aud": "llm-gateway",
-        "sub": "demo-user",
-        "groups": ["ml"],
-        "iat": now,
-        "exp": now + 3600,
-    }
-    key = (HERE / "keys" / "demo-signing-key.pem").read_bytes()
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "demo-2026"})
+def banner() -> str:
+    """The curls, with the venv's `authz` as typed from the repository root."""
+    authz = Path(sys.executable).parent / "authz"
+    try:
+        shown = str(authz.relative_to(ROOT))
+    except ValueError:
+        shown = str(authz)
+    token_for = (
+        f"{shown} token --key deploy/envoy/keys/demo-signing-key.pem --kid demo-2026 \\\n"
+        "      --issuer https://idp.example.com --audience llm-gateway --subject"
+    )
+    return CURLS.format(authz=shown, token_for=token_for, aws_key=FAKE_AWS_KEY)
 
 
-def wait_until(check: object, what: str, timeout: float = 20.0) -> None:
-    """Poll a callable until it returns True."""
+def wait_until(
+    check: object, what: str, proc: subprocess.Popen[bytes], timeout: float = 20.0
+) -> None:
+    """Poll a callable until it returns True; give up at once if `proc` (the process being
+    waited for) exits, e.g. on a policy file that does not compile."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"run_demo: {what} exited with status {proc.returncode} (see above)")
         try:
             if check():  # type: ignore[operator]
                 return
@@ -113,8 +150,8 @@ def main() -> int:
                 cwd=ROOT,
             )
         )
-        wait_until(lambda: http_ok("http://127.0.0.1:8080/"), "the demo upstream")
-        wait_until(authz_serving, "authz")
+        wait_until(lambda: http_ok("http://127.0.0.1:8080/"), "the demo upstream", procs[0])
+        wait_until(authz_serving, "authz", procs[1])
         procs.append(
             subprocess.Popen(
                 [
@@ -128,8 +165,8 @@ def main() -> int:
                 cwd=ROOT,  # Envoy resolves the config's relative file names against it
             )
         )
-        wait_until(lambda: http_ok("http://127.0.0.1:9901/ready"), "Envoy")
-        print(CURLS.format(token=demo_token()), flush=True)
+        wait_until(lambda: http_ok("http://127.0.0.1:9901/ready"), "Envoy", procs[2])
+        print(banner(), flush=True)
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         print("run_demo: a process exited; stopping the others", file=sys.stderr)
