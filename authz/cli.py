@@ -368,7 +368,7 @@ def _check(args: argparse.Namespace) -> int:
         "headers": dict(decision.headers),
         "response_headers": dict(decision.response_headers),
         "remove_headers": list(decision.remove_headers),
-        "metadata": json_format.MessageToDict(dynamic_metadata(decision)),  # lists as JSON
+        "metadata": dict(sorted(json_format.MessageToDict(dynamic_metadata(decision)).items())),
     }
     if log is not None and log.last is not None:
         output["selection"] = log.last.selection

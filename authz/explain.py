@@ -237,7 +237,7 @@ class Explainer:
             return text
         if isinstance(value, dict | list):
             shown: Any = (
-                {str(k): self._shown(v) for k, v in value.items()}
+                {str(k): self._shown(v) for k, v in sorted(value.items(), key=lambda i: str(i[0]))}
                 if isinstance(value, dict)
                 else [self._shown(v) for v in value]
             )

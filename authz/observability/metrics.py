@@ -78,7 +78,7 @@ class Metrics:
         )
         self.config_info = Gauge(
             "authz_config_info",
-            "1 for the SHA-256 of the config files being served (also summed over workers).",
+            "1 for the SHA-256 of the config files being served (the max over workers).",
             ["sha256"],
             registry=self.registry,
             multiprocess_mode="max",
