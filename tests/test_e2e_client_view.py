@@ -75,3 +75,23 @@ def test_the_config_may_opt_into_names_in_the_body(
         "access denied",
     )
     assert "policy" not in payload
+
+
+def test_log_explain_puts_the_explanation_in_the_decision_line(
+    upstream, envoy_factory, authz_factory, tmp_path: Path
+) -> None:
+    authz = authz_factory(write_policy(tmp_path, OWN), extra_args=("--log-explain",))
+    envoy = envoy_factory(authz.port, upstream.port)
+    assert http(envoy.url("/orders/7"), "DELETE")[0] == 403
+    line = next(
+        json.loads(text)
+        for text in authz.log_text().splitlines()
+        if text.startswith("{") and '"my-secret-rule-name"' in text
+    )
+    assert line["selection"]["policies"][0] == {
+        "policy": "my-secret-policy-name",
+        "result": "true",
+        "parts": [],  # one call, neither a comparison nor an && / || chain
+    }
+    assert line["explain"][0]["result"] == "true"
+    assert {"expr": "request.method", "value": "DELETE"} in line["explain"][0]["parts"]
