@@ -87,7 +87,7 @@ def test_file_change_reloads_and_broken_config_is_refused(authz_factory, tmp_pat
     time.sleep(2.5)
     assert decide(authz.target) == "closed"  # the last good config keeps serving
     log = authz.log_text()
-    assert f"{policy}:4:20: policy 'p' match: 'request' has no attribute 'nope'" in log
+    assert f"{policy}:4:20: policy 'p' match: 'request' has no field 'nope'" in log
     assert readyz(authz)["generation"] == 2
     with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
         metrics = resp.read().decode()

@@ -136,7 +136,7 @@ def test_broken_config_refuses_to_start(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2
-    assert f"{path}:3:20: policy 'p' match: 'request' has no attribute 'nope'" in done.stderr
+    assert f"{path}:3:20: policy 'p' match: 'request' has no field 'nope'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
