@@ -66,6 +66,15 @@ def wait_for_rule(target: str, rule: str, timeout: float = 15, checks: int = 1) 
     raise AssertionError(f"rule {rule!r} never decided")
 
 
+def wait_for_log(authz, text: str, timeout: float = 30) -> None:
+    """Until the service has logged `text` (an event, not a window of time)."""
+    end = time.monotonic() + timeout
+    while text not in authz.log_text():
+        if time.monotonic() > end:
+            raise AssertionError(f"never logged {text!r}:\n{authz.log_text()[-2000:]}")
+        time.sleep(0.05)
+
+
 def readyz(authz) -> dict:
     """/readyz as JSON."""
     with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=5) as resp:
@@ -84,10 +93,8 @@ def test_file_change_reloads_and_broken_config_is_refused(authz_factory, tmp_pat
     assert (first["generation"], second["generation"]) == (1, 2)
     assert first["sha256"] != second["sha256"]
     policy.write_text(BROKEN)
-    time.sleep(2.5)
+    wait_for_log(authz, f"{policy}:4:20: policy 'p' match: 'request' has no field 'nope'")
     assert decide(authz.target) == "closed"  # the last good config keeps serving
-    log = authz.log_text()
-    assert f"{policy}:4:20: policy 'p' match: 'request' has no field 'nope'" in log
     assert readyz(authz)["generation"] == 2
     with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
         metrics = resp.read().decode()
@@ -100,27 +107,41 @@ def test_sighup_reloads(authz_factory, tmp_path: Path) -> None:
     policy.write_text(ALLOW)
     authz = authz_factory(policy, extra_args=("--watch-interval", "0"))
     policy.write_text(DENY)
-    time.sleep(1.5)
-    assert decide(authz.target) == "open"  # not watching: nothing yet
+    # not watching: a check after the change still sees the old config, and nothing reloaded
+    assert decide(authz.target) == "open"
+    assert readyz(authz)["generation"] == 1 and "reloaded" not in authz.log_text()
     authz.proc.send_signal(signal.SIGHUP)
     wait_for_rule(authz.target, "closed")
 
 
 def test_checks_in_flight_finish_on_their_config(authz_factory, tmp_path: Path) -> None:
+    # Slow checks back to back while the config is swapped: the one in flight at the swap
+    # finishes on the config it started with (no error, no cancelled call), later ones see
+    # the new config, and the answers never go back to the old one.
     policy = tmp_path / "policy.yaml"
     policy.write_text(SLOW)
     authz = authz_factory(policy, extra_args=("--watch-interval", "0"))
     results: list[str] = []
-    slow = threading.Thread(
-        target=lambda: results.append(decide(authz.target, {"items": list(range(1, 4001))}))
-    )
-    slow.start()
-    time.sleep(0.3)  # the slow check is evaluating on the old config
+    done = threading.Event()
+
+    def keep_checking() -> None:
+        while not done.is_set() or not results or results[-1] != "closed":
+            results.append(decide(authz.target, {"items": list(range(1, 4001))}))
+            if len(results) > 500:
+                return
+
+    client = threading.Thread(target=keep_checking)
+    client.start()
+    while not results:  # at least one slow check has been decided on the old config
+        time.sleep(0.01)
     policy.write_text(DENY)
     authz.proc.send_signal(signal.SIGHUP)
-    slow.join(60)
-    assert results == ["slow-open"]
-    wait_for_rule(authz.target, "closed")
+    wait_for_log(authz, "reloaded (SIGHUP)")
+    done.set()
+    client.join(120)
+    assert results[0] == "slow-open" and results[-1] == "closed", results
+    switched = results.index("closed")
+    assert set(results[:switched]) == {"slow-open"} and set(results[switched:]) == {"closed"}
 
 
 def test_every_worker_reloads(authz_factory, tmp_path: Path) -> None:
@@ -141,7 +162,6 @@ def test_a_config_whose_own_tests_fail_is_refused(authz_factory, tmp_path: Path)
     policy.write_text(ALLOW + "tests:\n  - {name: open, request: {}, expect: {decision: allow}}\n")
     authz = authz_factory(policy)
     policy.write_text(DENY + "tests:\n  - {name: open, request: {}, expect: {decision: allow}}\n")
-    time.sleep(2.5)
+    wait_for_log(authz, "the config's own tests fail")
     assert decide(authz.target) == "open"
-    assert "the config's own tests fail" in authz.log_text()
     assert "FAILED" in authz.log_text()
