@@ -59,7 +59,9 @@ def test_denied_request_is_a_child_of_envoys_span(
         lambda s: s.name != EXT_AUTHZ_SPAN and s.span_id == client.parent_span_id, timeout=20
     )
     assert server[0].kind_name == "SERVER" and server[0].service_name == "envoy"
-    time.sleep(0.2)
+    deadline = time.monotonic() + 20
+    while decision_id not in authz.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the decision log line reaches the file
     lines = [json.loads(x) for x in authz.log_text().splitlines() if x.startswith("{")]
     logged = next(x for x in lines if x["decision_id"] == decision_id)
     assert logged["trace_id"] == check.trace_id and logged["rule"] == "forbidden-marker"

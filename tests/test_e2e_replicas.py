@@ -53,9 +53,17 @@ def test_a_replica_dies_mid_traffic(upstream, envoy_factory, authz_factory) -> N
                 started = time.monotonic()  # when the request was sent
                 results.append((started, path, http(envoy.url(path))[0]))
 
+    def served(replica) -> bool:
+        return any(x.startswith("{") for x in replica.log_text().splitlines())
+
+    def answered_after(since: float) -> int:
+        return sum(1 for t, p, _ in list(results) if p == "/public/ok" and t > since)
+
     worker = threading.Thread(target=traffic)
     worker.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30
+    while not (served(first) and served(second)) and time.monotonic() < deadline:
+        time.sleep(0.05)  # both replicas take traffic before the kill
     first.proc.kill()
     killed = time.monotonic()
     # Until Envoy counts the killed replica out (outlier ejection or health check), calls
@@ -64,7 +72,9 @@ def test_a_replica_dies_mid_traffic(upstream, envoy_factory, authz_factory) -> N
     while envoy.stat("cluster.authz.membership_healthy") != 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     gone = time.monotonic()
-    time.sleep(2.5)
+    deadline = gone + 30
+    while answered_after(gone) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the survivor answers a run of requests sent after that
     stop.set()
     worker.join(30)
     team = [status for _, path, status in results if path == "/team/secret"]

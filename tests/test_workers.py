@@ -60,9 +60,15 @@ def test_workers_share_the_port_and_the_metrics(authz_factory) -> None:
     workers = children(authz.proc.pid)
     assert len(workers) == 2
     checks(authz.target, 60)
-    time.sleep(0.3)
-    pids = {json.loads(x)["worker"] for x in authz.log_text().splitlines() if x.startswith("{")}
-    assert pids == set(workers)  # both workers answered
+
+    def answered() -> set[int]:
+        lines = authz.log_text().splitlines()
+        return {json.loads(x)["worker"] for x in lines if x.startswith("{")}
+
+    deadline = time.monotonic() + 30
+    while answered() != set(workers) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the decision log lines of 60 checks reach the file
+    assert answered() == set(workers)  # both workers answered
     samples = scrape(authz.admin_url("/metrics"))
     assert samples["authz_check_duration_seconds_count"] == 60.0
     with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=5) as resp:
