@@ -19,8 +19,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2_grpc
+from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from authz.observability.admin import AdminServer
 from authz.reload import Reloader
+from authz.response_path.service import (
+    PROCESSOR_NAME,
+    AsyncExternalProcessor,
+    ExternalProcessor,
+)
 from authz.service import AsyncAuthorizationService, AuthorizationService, Checker
 
 SERVICE_NAME = "envoy.service.auth.v3.Authorization"
@@ -135,6 +141,9 @@ class Server:
         server = grpc.aio.server(**self._options)
         service = AsyncAuthorizationService(self.checker)
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, server)
+        external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
+            AsyncExternalProcessor(self.checker), server
+        )
         checks = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checks, server)
         self._bind(server)
@@ -145,7 +154,7 @@ class Server:
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
         await server.start()
         await loop.run_in_executor(None, self._started)  # a remote JWKS fetch may block
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, PROCESSOR_NAME):
             await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
         await stop.wait()
         self._stopping()
@@ -175,6 +184,9 @@ class Server:
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
             AuthorizationService(self.checker), server
         )
+        external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
+            ExternalProcessor(self.checker), server
+        )
         checks = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checks, server)
         self._bind(server)
@@ -184,7 +196,7 @@ class Server:
         signal.signal(signal.SIGHUP, lambda *_: self._sighup())
         server.start()
         self._started()
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, PROCESSOR_NAME):
             checks.set(name, health_pb2.HealthCheckResponse.SERVING)
         stop.wait()
         self._stopping()

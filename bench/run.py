@@ -7,7 +7,8 @@ One run, same load for every target:
   both can carry).
 Targets: the always-allow floor (bench/trivial_server.py); authz on the reference policy set
 (bench/reference.yaml) with each engine, with 2 workers, and with the decision cache.
-Then RSS per worker, and RSS before/after one million in-process checks.
+Then RSS per worker, RSS before/after one million in-process checks, and the latency the
+response path adds to a 4 KB completion (bench/response_path.py).
 Prints a table and writes bench/results.json. No assertion anywhere: these are figures.
 """
 
@@ -429,7 +430,15 @@ def main() -> int:
         all_results += measure(name, command, port, work, rate)
     print(f"{MILLION} in-process checks for memory growth ...", flush=True)
     memory = million_checks()
+    print("the response path: a 4 KB completion judged by authz (ext_proc) ...", flush=True)
+    from bench import response_path
+
+    response = response_path.measure()
     report(all_results, memory)
+    response_path.report(response)
+    results = json.loads((HERE / "results.json").read_text())
+    results["response_path"] = response
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -22,6 +22,7 @@ from tests.support.procs import (
     DEPLOY_ENVOY_DIR,
     ENVOY_CONFIG,
     EXT_AUTHZ_FILTER,
+    EXT_PROC_FILTER,
     OTEL_CLUSTER,
     REPO_ROOT,
     EnvoyFactory,
@@ -201,9 +202,17 @@ def test_shipped_config_fails_closed() -> None:
     assert [f["name"] for f in http_filters(cfg)] == [
         "envoy.filters.http.jwt_authn",
         EXT_AUTHZ_FILTER,
+        EXT_PROC_FILTER,
         "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.router",
     ]
+    # The response path fails closed too, with the same status, and learns the policy that
+    # allowed the request from ext_authz's metadata.
+    ext_proc = next(f for f in http_filters(cfg) if f["name"] == EXT_PROC_FILTER)["typed_config"]
+    assert ext_proc["failure_mode_allow"] is False
+    assert ext_proc["status_on_error"]["code"] == 403
+    forwarded = ext_proc["metadata_options"]["forwarding_namespaces"]["untyped"]
+    assert EXT_AUTHZ_FILTER in forwarded
     hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
     hcm = hcm["typed_config"]
     assert hcm["normalize_path"] is True
@@ -390,9 +399,11 @@ def test_compose_envoy_config_is_envoy_yaml_with_container_addresses() -> None:
 
 
 def test_harness_without_authz(upstream: UpstreamHandle, envoy_factory: EnvoyFactory) -> None:
-    envoy = envoy_factory(
-        free_port(), upstream.port, mutate=lambda cfg: remove_http_filter(cfg, EXT_AUTHZ_FILTER)
-    )
+    def without_authz(cfg: dict[str, Any]) -> None:
+        remove_http_filter(cfg, EXT_AUTHZ_FILTER)
+        remove_http_filter(cfg, EXT_PROC_FILTER)
+
+    envoy = envoy_factory(free_port(), upstream.port, mutate=without_authz)
 
     status, body = _request(envoy.port, "GET", "/anything?x=1", headers={"X-Demo": "yes"})
     assert status == 200, body

@@ -99,6 +99,18 @@ class DecisionLog:
             entry["body"] = redact(attrs.body.text[: self.options.body_chars])
         return entry
 
+    def write(self, entry: dict[str, Any]) -> None:
+        """Write one line built elsewhere (the response path's `phase: response` lines)."""
+        if self.stream is None:
+            return
+        try:
+            line = json.dumps(entry, default=str)
+            with self._lock:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except Exception:  # a broken log sink must not change a decision
+            self.failures += 1
+
     def record(
         self,
         decision: Decision,

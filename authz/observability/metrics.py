@@ -104,6 +104,13 @@ class Metrics:
             "Checks answered from the decision cache.",
             registry=self.registry,
         )
+        self.response_decisions = Counter(
+            "authz_response_decisions_total",
+            "Responses judged by response rules, by policy, rule and outcome (allow, deny,"
+            " redact; a dry run as it would have been).",
+            ["policy", "rule", "decision"],
+            registry=self.registry,
+        )
 
     def observe(
         self, policy: str | None, rule: str | None, outcome: str, reason: str, seconds: float

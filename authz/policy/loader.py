@@ -13,6 +13,7 @@ from authz.policy.engines import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
 from authz.policy.reader import Reader, did_you_mean
 from authz.policy.source import Located, load_yaml, plain
+from authz.response_path.rules import read_response_rules
 
 TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests", "deny_body"}
 POLICY_KEYS = {
@@ -24,6 +25,8 @@ POLICY_KEYS = {
     "require_identity",
     "mode",
     "dry_run_header",
+    "response_rules",
+    "on_unreadable",
 }
 RULE_KEYS = {
     "name",
@@ -36,7 +39,13 @@ RULE_KEYS = {
     "response_headers",
     "metadata",
 }
-LIMIT_KEYS = {"max_body_bytes", "max_json_depth", "max_scan_chars", "envoy_max_request_bytes"}
+LIMIT_KEYS = {
+    "max_body_bytes",
+    "max_json_depth",
+    "max_scan_chars",
+    "envoy_max_request_bytes",
+    "stream_hold_chars",
+}
 # The decision record and the dry-run keys share the namespace with a rule's metadata.
 RESERVED_METADATA = {
     "decision_id",
@@ -153,6 +162,14 @@ class _Reader(Reader):
             )
             == "dry-run",
             dry_run_header=self.header_name(data, "dry_run_header", name or where),
+            response_rules=read_response_rules(self, data.get("response_rules"), name or where),
+            on_unreadable=self.choice(
+                data.get("on_unreadable", DENY),
+                self.key(data, "on_unreadable", name or where),
+                "on_unreadable",
+                (DENY, ALLOW),
+            )
+            or DENY,
         )
 
     def deny_body(self, raw: Any, where: Any) -> tuple[str, ...]:

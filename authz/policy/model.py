@@ -19,6 +19,9 @@ class Limits:
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 64
     max_scan_chars: int = 65536
+    # A text/event-stream holds back at most this many characters of answer text, so text
+    # split across events is judged whole before any of it reaches the client.
+    stream_hold_chars: int = 256
     # Envoy's ext_authz `with_request_body.max_request_bytes`. Envoy buffers at most this
     # much; a body that reaches it may have been cut even when Envoy says it was not (a
     # chunked body whose buffered part is exactly the limit comes with
@@ -50,6 +53,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ResponseRule:
+    """A rule over what the upstream answered (authz/response_path/): `when` holds (CEL);
+    the effect is allow, deny (the client gets `status` and the deny body instead) or redact
+    (every text leaf of the body through redact())."""
+
+    name: Located
+    when: Located
+    effect: str
+    status: int | None = None
+    message: str | None = None
+    response_headers: dict[str, Located] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Policy:
     """An ordered list of rules, selected by route context or by its `match` expression."""
 
@@ -61,6 +78,8 @@ class Policy:
     require_identity: bool = False
     dry_run: bool = False
     dry_run_header: str = ""
+    response_rules: tuple[ResponseRule, ...] = ()  # first match, like rules
+    on_unreadable: str = DENY  # a response the service cannot read: deny or allow
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from authz.celtypes import (
     nullable,
     record,
 )
+from authz.response_path import view as response_view
 
 REQUEST = record(
     "request",
@@ -92,11 +93,29 @@ ROOT_TYPES: dict[str, CelType] = {
     "data": record("data"),  # replaced by the type of the loaded file's `data:` section
 }
 
+# `response` is read only by `response_rules:` (authz/response_path/), which Envoy's ext_proc
+# filter runs on what the upstream answered. They read the request's roots too, except those
+# the ext_proc stream does not carry (the request headers and the forwarded dynamic metadata
+# arrive with it; the body, the peers and the route's context extensions do not).
+RESPONSE_TYPE = response_view.TYPE
+NOT_IN_RESPONSE_RULES: dict[str, str] = {
+    root: f"response rules cannot read '{root}': {why}"
+    for root, why in {
+        "body": "Envoy does not send the request body to the response path",
+        "llm": "Envoy does not send the request body to the response path",
+        "mcp": "Envoy does not send the request body to the response path",
+        "source": "the response path does not learn the peers",
+        "destination": "the response path does not learn the peers",
+        "context": "the response path does not learn the route's context extensions",
+    }.items()
+}
+NOT_IN_REQUEST_RULES = "'response' is read only by response_rules"
+
 # A root with a field set is closed: reading a field outside it is a compile error. A root
 # mapped to None is an open map (route context, filter metadata), where any key may exist.
 ROOTS: dict[str, frozenset[str] | None] = {
     name: frozenset(t.field_names) if t.kind == "record" and name != "data" else None
-    for name, t in ROOT_TYPES.items()
+    for name, t in {**ROOT_TYPES, "response": RESPONSE_TYPE}.items()
 }
 
 # Functions and macros every expression may call, on both engines.

@@ -43,6 +43,7 @@ DEPLOY_ENVOY_DIR = REPO_ROOT / "deploy" / "envoy"
 ENVOY_CONFIG = DEPLOY_ENVOY_DIR / "envoy.yaml"
 
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
+EXT_PROC_FILTER = "envoy.filters.http.ext_proc"  # the response path, also served by authz
 OTEL_CLUSTER = "otel"
 
 ConfigDict = dict[str, Any]

@@ -1,0 +1,523 @@
+"""One ext_proc stream (one HTTP request and its response) as a state machine, no gRPC.
+
+Envoy's ext_proc filter opens a stream per request and sends, in order:
+
+1. `request_headers`, with the dynamic metadata ext_authz left (`metadata_options`
+   forwards the `envoy.filters.http.ext_authz` namespace): the `policy` that allowed the
+   request and its `decision_id`. Here the request's attributes are rebuilt from those
+   headers and that metadata (`request.*`, `metadata`, and `identity` resolved again from
+   the same credentials; the request body, the peers and the route's context extensions
+   do not come, so response rules cannot read them). The reply asks only for what the
+   policy's response rules need (`mode_override`): nothing when it has none, the response
+   headers alone when they read only `response.status`/`response.headers`, else the body
+   too, and then `accept-encoding` is removed from the request so the upstream answers in
+   plain text.
+2. `response_headers`: judged now when the rules need no body; else the body mode is
+   chosen: streamed for `text/event-stream`, buffered for anything else.
+3. `response_body`: the whole body once (buffered), or chunk by chunk (streamed).
+
+Each response gets one decision (`ResponseDecision`), recorded once: a decision-log line
+with `phase: response` and the request's `decision_id`, the counter
+`authz_response_decisions_total{policy,rule,decision}`, and the span `authz.response`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf import json_format
+from opentelemetry import trace
+
+from authz._proto.envoy.config.core.v3 import base_pb2
+from authz._proto.envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
+from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
+from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from authz._proto.envoy.type.v3 import http_status_pb2
+from authz.attributes import Attributes, from_check_request
+from authz.decision import DEFAULT, REQUEST_ERROR
+from authz.errors import RequestError
+from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
+from authz.identity.model import Identity
+from authz.observability.tracing import trace_id_of
+from authz.policy.compiler import CompiledConfig, CompiledPolicy
+from authz.response_path.judge import (
+    ALLOW,
+    DENY,
+    ResponseDecision,
+    deny_body,
+    internal_error,
+    judge,
+    unknown_policy,
+    unreadable,
+    withheld,
+)
+from authz.response_path.rewrite import redact_body
+from authz.response_path.rules import REDACT, ResponseRules
+from authz.response_path.sse import StreamJudge, Unreadable, error_event
+from authz.response_path.view import (
+    ResponseView,
+    declares_json,
+    is_event_stream,
+    media_type,
+)
+
+if TYPE_CHECKING:
+    from authz.service import Checker
+
+EXT_AUTHZ = "envoy.filters.http.ext_authz"
+Mode = processing_mode_pb2.ProcessingMode
+# Nothing more of this response: the policy has no response rules.
+SKIP_RESPONSE = Mode(
+    response_header_mode=Mode.SKIP, response_body_mode=Mode.NONE, response_trailer_mode=Mode.SKIP
+)
+# The response headers, never the body: the rules read only the status and headers.
+HEADERS_ONLY = Mode(
+    response_header_mode=Mode.SEND, response_body_mode=Mode.NONE, response_trailer_mode=Mode.SKIP
+)
+# Decided at the response headers: no body needed any more.
+NO_BODY = Mode(response_body_mode=Mode.NONE, response_trailer_mode=Mode.SKIP)
+STREAM_BODY = Mode(response_header_mode=Mode.SEND, response_body_mode=Mode.STREAMED)
+BUFFER_BODY = Mode(response_header_mode=Mode.SEND, response_body_mode=Mode.BUFFERED)
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+_log = logging.getLogger("authz.response_path")
+
+
+def _header(name: str, value: str) -> base_pb2.HeaderValueOption:
+    # ext_proc reads header values from raw_value (send_header_raw_value, on by default).
+    return base_pb2.HeaderValueOption(
+        header=base_pb2.HeaderValue(key=name, raw_value=value.encode()), append_action=_OVERWRITE
+    )
+
+
+def _headers(message: pb.HttpHeaders) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with ',' (as ext_authz sees them)."""
+    joined: dict[str, str] = {}
+    for header in message.headers.headers:
+        value = header.raw_value.decode("utf-8", errors="replace") or header.value
+        key = header.key.lower()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+def _check_request(request: pb.ProcessingRequest) -> external_auth_pb2.CheckRequest:
+    """The CheckRequest ext_authz would have sent, as far as the stream tells it: the
+    request headers and the forwarded dynamic metadata (no body, no peers, no context)."""
+    message = request.request_headers
+    headers = _headers(message)
+    length = headers.get("content-length", "")
+    http = attribute_context_pb2.AttributeContext.HttpRequest(
+        id=headers.get("x-request-id", ""),
+        method=headers.get(":method", ""),
+        path=headers.get(":path", ""),
+        host=headers.get(":authority", ""),
+        scheme=headers.get(":scheme", ""),
+        size=int(length) if length.isdigit() and len(length) < 19 else -1,
+        header_map=message.headers,
+    )
+    attributes = attribute_context_pb2.AttributeContext(
+        request=attribute_context_pb2.AttributeContext.Request(http=http)
+    )
+    if request.HasField("metadata_context"):
+        attributes.metadata_context.CopyFrom(request.metadata_context)
+    return external_auth_pb2.CheckRequest(attributes=attributes)
+
+
+def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:
+    token = FETCH_MODE.set(mode)
+    try:
+        return config.identity.resolve(attrs)
+    except KeysPending as pending:
+        return pending
+    finally:
+        FETCH_MODE.reset(token)
+
+
+def _continue_headers(
+    request_phase: bool, mode: Any = None, mutation: pb.HeaderMutation | None = None
+) -> pb.ProcessingResponse:
+    common = pb.CommonResponse(header_mutation=mutation) if mutation else pb.CommonResponse()
+    headers = pb.HeadersResponse(response=common)
+    reply = (
+        pb.ProcessingResponse(request_headers=headers)
+        if request_phase
+        else pb.ProcessingResponse(response_headers=headers)
+    )
+    if mode is not None:
+        reply.mode_override.CopyFrom(mode)
+    return reply
+
+
+def _body_reply(
+    body: bytes | None = None, clear: bool = False, mutation: pb.HeaderMutation | None = None
+) -> pb.ProcessingResponse:
+    common = pb.CommonResponse()
+    if mutation is not None:
+        common.header_mutation.CopyFrom(mutation)
+    if clear:
+        common.body_mutation.clear_body = True
+    elif body is not None:
+        common.body_mutation.body = body
+    return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
+
+
+class ResponseStream:
+    """The state of one ext_proc stream. `handle` answers each message in turn; it yields
+    a KeysPending when a token's keys are being fetched (the driver waits, then resumes)."""
+
+    def __init__(self, checker: Checker, call_metadata: Mapping[str, str] | None) -> None:
+        self.checker = checker
+        self.call_metadata = call_metadata or {}
+        self.config: CompiledConfig | None = None
+        self.policy: CompiledPolicy | None = None
+        self.rules: ResponseRules | None = None
+        self.decision_id = ""
+        self.policy_name = ""
+        self.configured_mode = Mode.BUFFERED
+        self.request_headers: dict[str, str] = {}
+        self.variables: dict[str, Any] = {}
+        self.early: ResponseDecision | None = None  # decided before the response came
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.streamed = False  # the response headers went on to the client already
+        self.event_stream: StreamJudge | None = None
+        self.view: ResponseView | None = None
+        self.chunks: list[bytes] = []  # a non-event body arriving in pieces
+        self.size = 0
+        self.seconds = 0.0  # time spent judging this response
+        self.span: trace.Span | None = None
+        self.recorded = False
+        self.deny_include: tuple[str, ...] = ()
+
+    # -- the phases -------------------------------------------------------------------------
+
+    def handle(
+        self, request: pb.ProcessingRequest
+    ) -> Generator[KeysPending, None, pb.ProcessingResponse]:
+        """The reply to one message of the stream."""
+        started = time.perf_counter()
+        kind = request.WhichOneof("request")
+        try:
+            if kind == "request_headers":
+                return (yield from self._request_headers(request))
+            if kind == "response_headers":
+                return self._response_headers(request.response_headers)
+            if kind == "response_body":
+                return self._response_body(request.response_body)
+            if kind == "response_trailers":
+                return pb.ProcessingResponse(response_trailers=pb.TrailersResponse())
+            if kind == "request_trailers":
+                return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
+            return pb.ProcessingResponse(request_body=pb.BodyResponse())
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _request_headers(
+        self, request: pb.ProcessingRequest
+    ) -> Generator[KeysPending, None, pb.ProcessingResponse]:
+        if request.HasField("protocol_config"):
+            self.configured_mode = request.protocol_config.response_body_mode
+        self.config = config = self.checker.config  # one config for the whole response
+        self.deny_include = config.deny_body
+        self.request_headers = _headers(request.request_headers)
+        namespace = request.metadata_context.filter_metadata.get(EXT_AUTHZ)
+        fields = json_format.MessageToDict(namespace) if namespace is not None else {}
+        self.policy_name = str(fields.get("policy") or "")
+        self.decision_id = str(fields.get("decision_id") or "") or uuid.uuid4().hex
+        if not self.policy_name:
+            return _continue_headers(True, SKIP_RESPONSE)  # authz did not judge this request
+        self.policy = config.policy_named(self.policy_name)
+        if self.policy is None:
+            self.early = unknown_policy(self.policy_name, self.decision_id)
+            return _continue_headers(True, HEADERS_ONLY)
+        self.rules = self.policy.response
+        if self.rules is None:
+            return _continue_headers(True, SKIP_RESPONSE)
+        yield from self._request_variables(request, config, self.rules)
+        if not self.rules.needs_body:
+            return _continue_headers(True, HEADERS_ONLY)
+        # The body must be readable: ask the upstream for it uncompressed.
+        return _continue_headers(True, None, pb.HeaderMutation(remove_headers=["accept-encoding"]))
+
+    def _request_variables(
+        self, request: pb.ProcessingRequest, config: CompiledConfig, rules: ResponseRules
+    ) -> Generator[KeysPending, None, None]:
+        """The request roots the rules read, rebuilt from the stream."""
+        reads = rules.request_reads
+        if not reads:
+            return
+        try:
+            attrs = from_check_request(_check_request(request), config.limits)
+        except RequestError as exc:
+            self.early = withheld(
+                REQUEST_ERROR, f"malformed request: {exc}", self.decision_id, self.policy_name
+            )
+            return
+        if any(root == "identity" for root, _ in reads):
+            identity = _resolve(config, attrs, RAISE)
+            if isinstance(identity, KeysPending):
+                yield identity  # the driver waits, bounded; then take what is there
+                identity = _resolve(config, attrs, SKIP)
+            if isinstance(identity, Identity):
+                attrs = attrs.with_identity(identity)
+        self.variables = attrs.variables(reads)
+
+    def _response_headers(self, message: pb.HttpHeaders) -> pb.ProcessingResponse:
+        if self.config is None or (self.rules is None and self.early is None):
+            return _continue_headers(False, SKIP_RESPONSE)  # no request phase: a local reply
+        self._start_span()
+        self.headers = _headers(message)
+        status = self.headers.get(":status", "")
+        self.status = int(status) if status.isdigit() else 0
+        if self.early is not None:
+            return self._headers_decided(self.early)
+        assert self.rules is not None
+        if not self.rules.needs_body or message.end_of_stream:
+            return self._headers_decided(self._judge_buffered(b""))
+        encoding = self.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            why = f"content-encoding {encoding}"
+            return self._headers_decided(self._unreadable(why))
+        # Events are judged as they pass; anything else is judged whole, before the client
+        # has the status (the route's configured mode is overridden where it differs).
+        if is_event_stream(media_type(self.headers)):
+            self.event_stream = self._stream_judge()
+            self.streamed = True
+            stream = self.configured_mode == Mode.STREAMED
+            return _continue_headers(False, None if stream else STREAM_BODY)
+        buffer = self.configured_mode == Mode.BUFFERED
+        return _continue_headers(False, None if buffer else BUFFER_BODY)
+
+    def _headers_decided(self, decision: ResponseDecision) -> pb.ProcessingResponse:
+        """A decision made at the response headers: deny now, or pass with its headers."""
+        self._record(decision)
+        if decision.effect == DENY:
+            return self._immediate(decision)
+        mutation = pb.HeaderMutation(
+            set_headers=[_header(n, v) for n, v in decision.response_headers]
+        )
+        return _continue_headers(False, NO_BODY, mutation)
+
+    def _response_body(self, message: pb.HttpBody) -> pb.ProcessingResponse:
+        if self.recorded and self.event_stream is None:
+            return _body_reply()  # decided at the headers (or unreadable, allowed)
+        if self.event_stream is not None:
+            return self._event_chunk(message)
+        self.size += len(message.body)
+        if not message.end_of_stream:
+            # Streamed although buffering was asked for: the client has the headers. Keep
+            # the pieces (bounded), send nothing, and answer with the whole at the end.
+            self.streamed = True
+            if self.configured_mode == Mode.BUFFERED_PARTIAL:
+                return self._body_decided(self._unreadable("partial body (BUFFERED_PARTIAL)"))
+            if self.size > self._limit():
+                return self._body_decided(self._unreadable(self._too_large()))
+            self.chunks.append(message.body)
+            return _body_reply(clear=True)
+        raw = b"".join([*self.chunks, message.body])
+        self.chunks = []
+        if len(raw) > self._limit():
+            return self._body_decided(self._unreadable(self._too_large()))
+        decision = self._judge_buffered(raw)
+        return self._body_decided(decision, raw)
+
+    def _event_chunk(self, message: pb.HttpBody) -> pb.ProcessingResponse:
+        """A piece of a text/event-stream: judged event by event, held back, or cut."""
+        judge = self.event_stream
+        assert judge is not None
+        try:
+            step = judge.feed(message.body, message.end_of_stream)
+        except Unreadable as exc:
+            step = judge.unreadable(self._unreadable(str(exc)), message.body)
+        except Exception:
+            _log.exception("internal error while judging a stream (%s)", self.decision_id)
+            step = judge.unreadable(internal_error(self.decision_id, self.policy_name), b"")
+        if step.cut is not None:
+            # The client has the status: the stream ends with an error event, and every
+            # later chunk is dropped (StreamJudge releases nothing once cut).
+            self._record(step.cut)
+            return _body_reply(error_event(step.cut, deny_body(step.cut, self.deny_include)))
+        if message.end_of_stream and not self.recorded:
+            self._record(judge.decision or self._default())
+        if step.release == message.body:
+            return _body_reply()
+        return _body_reply(step.release, clear=not step.release)
+
+    def _body_decided(self, decision: ResponseDecision, raw: bytes = b"") -> pb.ProcessingResponse:
+        """The reply to a whole body: the deny body, the redacted body, or the body as it
+        came, with the rule's response headers and a content-length that fits."""
+        self._record(decision)
+        if decision.effect == DENY:
+            if not self.streamed:
+                return self._immediate(decision)
+            return _body_reply(deny_body(decision, self.deny_include))  # the status has gone
+        body = raw
+        if decision.effect == REDACT:
+            is_json = self.view is not None and self.view.parsed.error is None
+            cleaned = redact_body(raw, is_json)
+            if cleaned is None:
+                self.recorded = False  # recorded again, as the deny it becomes
+                why = "a body that is not UTF-8 cannot be redacted"
+                denied = withheld(
+                    decision.reason, why, self.decision_id, self.policy_name, decision.rule
+                )
+                return self._body_decided(denied)
+            body = cleaned
+        mutation = pb.HeaderMutation(
+            set_headers=[_header(n, v) for n, v in decision.response_headers]
+        )
+        if self.streamed:  # the client has the headers; it gets the whole body now
+            return _body_reply(body, clear=not body)
+        if "content-length" in self.headers:
+            # The length of what the client gets (Envoy drops the upstream's on a route
+            # configured STREAMED, even when authz switched it to BUFFERED).
+            mutation.set_headers.append(_header("content-length", str(len(body))))
+        if body != raw:
+            return _body_reply(body, mutation=mutation)
+        return _body_reply(mutation=mutation)
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _limit(self) -> int:
+        assert self.config is not None
+        return self.config.limits.max_body_bytes
+
+    def _too_large(self) -> str:
+        return f"body larger than max_body_bytes ({self._limit()})"
+
+    def _default(self) -> ResponseDecision:
+        return ResponseDecision(
+            ALLOW, DEFAULT, "no response rule matched", self.decision_id, self.policy_name
+        )
+
+    def _unreadable(self, why: str) -> ResponseDecision:
+        assert self.rules is not None
+        return unreadable(self.rules, why, self.decision_id, self.policy_name)
+
+    def _run(self, response: dict[str, Any]) -> ResponseDecision:
+        assert self.config is not None and self.policy is not None
+        variables = {**self.variables, **response}
+        try:
+            return judge(self.config, self.policy, variables, self.decision_id)
+        except Exception:  # fail closed on bugs too; the traceback is for operators
+            _log.exception("internal error while judging a response (%s)", self.decision_id)
+            return internal_error(self.decision_id, self.policy_name)
+
+    def _judge_buffered(self, raw: bytes) -> ResponseDecision:
+        """One judgement over a whole response."""
+        assert self.config is not None and self.rules is not None
+        view = self.view = ResponseView(self.status, self.headers, raw, False, self.config.limits)
+        if raw and declares_json(view.content_type) and view.parsed.error is not None:
+            return self._unreadable(f"declared JSON, but {view.parsed.error}")
+        return self._run({"response": view.as_cel(self.rules.fields)})
+
+    def _stream_judge(self) -> StreamJudge:
+        assert self.config is not None and self.rules is not None
+        limits = self.config.limits
+        hold = limits.stream_hold_chars
+        return StreamJudge(self._run, self.rules.fields, self.status, self.headers, limits, hold)
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def _immediate(self, decision: ResponseDecision) -> pb.ProcessingResponse:
+        headers = [("content-type", "application/json"), *decision.response_headers]
+        return pb.ProcessingResponse(
+            immediate_response=pb.ImmediateResponse(
+                status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
+                headers=pb.HeaderMutation(set_headers=[_header(n, v) for n, v in headers]),
+                body=deny_body(decision, self.deny_include),
+                details=f"authz_response_{decision.reason}",
+            )
+        )
+
+    def _start_span(self) -> None:
+        tracing = self.checker.tracing
+        if not tracing.enabled or self.span is not None:
+            return
+        parent = tracing.parent(self.call_metadata, self.request_headers)
+        self.span = tracing.tracer.start_span(
+            "authz.response", context=parent, kind=trace.SpanKind.SERVER
+        )
+
+    def _record(self, decision: ResponseDecision) -> None:
+        """Count, log and trace the response's decision, once."""
+        if self.recorded:
+            return
+        self.recorded = True
+        counted = decision.counted
+        self.checker.metrics.response_decisions.labels(
+            decision.policy, counted.rule or "", counted.effect
+        ).inc()
+        trace_id = ""
+        if self.span is not None:
+            for name, value in self._span_attributes(decision).items():
+                self.span.set_attribute(name, value)
+            trace_id = trace_id_of(self.span)
+            self.span.end()
+        self.checker.log.write(self._entry(decision, trace_id))
+
+    def _span_attributes(self, decision: ResponseDecision) -> dict[str, str | int | bool]:
+        counted = decision.counted
+        out: dict[str, str | int | bool] = {
+            "authz.phase": "response",
+            "authz.decision_id": decision.decision_id,
+            "authz.policy": decision.policy,
+            "authz.rule": counted.rule or "",
+            "authz.decision": counted.effect,
+            "authz.reason": counted.reason,
+            "authz.message": counted.message,
+            "http.response.status_code": self.status,
+        }
+        if decision.would is not None:
+            out.update({"authz.dry_run": True, "authz.enforced": decision.effect})
+        return out
+
+    def _entry(self, decision: ResponseDecision, trace_id: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "phase": "response",
+            "decision_id": decision.decision_id,
+            "trace_id": trace_id or None,
+            "decision": decision.effect,
+            "status": decision.status if decision.effect == DENY else self.status,
+            "policy": decision.policy,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "message": decision.message,
+            "method": self.request_headers.get(":method"),
+            "path": self.request_headers.get(":path", "").partition("?")[0],
+            "upstream_status": self.status,
+            "latency_ms": round(self.seconds * 1000, 3),
+            "worker": os.getpid(),
+        }
+        would = decision.would
+        if would is not None:
+            entry["dry_run"] = {
+                "decision": would.effect,
+                "status": would.status,
+                "rule": would.rule,
+                "reason": would.reason,
+                "message": would.message,
+            }
+        if self.event_stream is not None:
+            stream = self.event_stream
+            entry["stream"] = {
+                "events": stream.events,
+                "redactions": stream.redactions,
+                "held_max_chars": stream.held_max,
+                "cut": stream.cut is not None,
+            }
+        return entry
+
+    def close(self) -> None:
+        """The stream ended (or was cancelled) before a decision: record what is known."""
+        if self.recorded or self.event_stream is None or self.config is None:
+            if self.span is not None and not self.recorded:
+                self.span.end()
+            return
+        self._record(self.event_stream.decision or self._default())
