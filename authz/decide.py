@@ -1,13 +1,16 @@
 """Attributes + compiled config -> Decision. First match decides; every failure denies.
 
 This is the network-free seam: tests and `authz check` call `decide` directly; the gRPC
-service only adds the transport around it.
+service only adds the transport around it. A model the config loads (injection_model) scores
+on its own pool: `decide_steps` yields a ModelPending meanwhile, which the service awaits on
+its event loop; `decide` waits for it on the calling thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Generator
+from typing import Any, TypeVar
 
 from authz.attributes import Attributes
 from authz.decision import (
@@ -23,6 +26,7 @@ from authz.decision import (
     Decision,
     deny,
 )
+from authz.detectors.classifier import ModelPending, Scoring
 from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
 from authz.policy.compiler import (
@@ -36,6 +40,8 @@ from authz.policy.compiler import (
 ROUTE_POLICY_KEY = "policy"
 WWW_AUTHENTICATE = "www-authenticate"
 _FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
+T = TypeVar("T")
+Steps = Generator[ModelPending, None, T]  # yields while a model scores; returns T
 
 
 class _Refused(Exception):
@@ -155,8 +161,24 @@ def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: st
     )
 
 
+def run_steps(steps: Steps[T]) -> T:
+    """Drive `steps` on this thread, waiting (bounded) for each scoring it yields."""
+    try:
+        pending = next(steps)
+        while True:
+            pending.wait()
+            pending = steps.send(None)
+    except StopIteration as done:
+        return done.value
+
+
 def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
     """Select a policy, evaluate its rules in order, and return the first match's effect."""
+    return run_steps(decide_steps(config, attrs, decision_id))
+
+
+def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Steps[Decision]:
+    """As `decide`, yielding while a model scores (the caller waits, then sends None)."""
     config.functions.begin_request()
     named = config.policy_named(attrs.context.get(ROUTE_POLICY_KEY, ""))
     key = None
@@ -174,8 +196,10 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
         return deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, status=400)
     if any(root == "data" for root, _ in reads):
         variables["data"] = config.data
-    decision = _evaluate(config, attrs, variables, decision_id, named)
-    if key is not None and config.cache is not None:
+    decision = yield from _evaluate(config, attrs, variables, decision_id, named)
+    # A model's timeout or full queue passes: such a deny is not remembered.
+    transient = config.functions.model is not None and decision.reason == EVALUATION_ERROR
+    if key is not None and config.cache is not None and not transient:
         config.cache.put(key, decision)
     return _challenged(attrs, decision)
 
@@ -196,17 +220,52 @@ def _at(value: Any, path: tuple[str | int, ...]) -> Any:
 def precompute(
     config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any]
 ) -> dict[str, Any]:
+    """As `precompute_steps`, waiting on this thread; a score the model could not give is
+    left out (for `--explain`, which shows the expressions reading it as errors)."""
+    return run_steps(precompute_steps(config, wanted, variables, strict=False))
+
+
+def precompute_steps(
+    config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any], strict: bool = True
+) -> Steps[dict[str, Any]]:
     """Detector results the expressions read as `_fn[id]`. A path that does not resolve is
-    left out, so only an expression that reads it fails (as the call itself would have)."""
+    left out, so only an expression that reads it fails (as the call itself would have).
+    A model's scores are started together on its pool, then awaited (one yield); one that
+    did not come (timeout, full queue, failure) raises EvaluationError when `strict`."""
     results: dict[str, Any] = {}
-    for ident in wanted:
+    scorings: dict[str, Scoring] = {}
+    functions = config.functions
+    for ident in sorted(wanted):
         function, path = config.calls[ident]  # type: ignore[index]
         try:
             value = _at(variables, path)
         except LookupError:
             continue
-        results[ident] = config.functions.call(function, value)
+        if function not in functions.deferred:
+            results[ident] = functions.call(function, value)
+            continue
+        try:
+            scorings[ident] = functions.submit(function, value)
+        except EvaluationError:
+            if strict:
+                _cancel(scorings)
+                raise
+    if any(not s.future.done() for s in scorings.values()):
+        yield ModelPending(list(scorings.values()))
+    for ident, scoring in scorings.items():
+        try:
+            results[ident] = scoring.result()
+        except EvaluationError:
+            if strict:
+                _cancel(scorings)
+                raise
     return results
+
+
+def _cancel(scorings: dict[str, Scoring]) -> None:
+    """Drop scorings no one will read (one still queued never runs)."""
+    for scoring in scorings.values():
+        scoring.future.cancel()
 
 
 def _evaluate(
@@ -215,22 +274,28 @@ def _evaluate(
     variables: dict[str, Any],
     decision_id: str,
     named: CompiledPolicy | None,
-) -> Decision:
+) -> Steps[Decision]:
     """Bind the variables, select the policy and run its rules. Detector results are
-    computed for the policy that decides (and, before that, for `match` expressions)."""
+    computed for the policy that decides (and, before that, for `match` expressions); one
+    that fails (a model's timeout) is an evaluation_error deny like any CEL error."""
     first = named.calls if named is not None else config.match_calls
-    if first:
-        variables[PRECOMPUTED] = precompute(config, first, variables)
+    policy = named
     try:
+        if first:
+            variables[PRECOMPUTED] = yield from precompute_steps(config, first, variables)
         bound = config.engine.bind(variables)
         selected = _select(config, attrs.context, bound, decision_id)
         if isinstance(selected, Decision):
             return selected
+        policy = selected
         if named is None and selected.calls - first:
-            variables[PRECOMPUTED] = precompute(config, selected.calls | first, variables)
+            wanted = selected.calls | first
+            variables[PRECOMPUTED] = yield from precompute_steps(config, wanted, variables)
             bound = config.engine.bind(variables)
     except EvaluationError as exc:
-        return deny(EVALUATION_ERROR, str(exc), decision_id)
+        name = policy.name if policy is not None else None
+        failed = deny(EVALUATION_ERROR, str(exc), decision_id, policy=name)
+        return _dry_run(policy, failed) if policy is not None and policy.dry_run else failed
     decision = _run_policy(selected, attrs, bound, decision_id)
     return _dry_run(selected, decision) if selected.dry_run and not decision.allowed else decision
 

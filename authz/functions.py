@@ -1,10 +1,11 @@
 """The project's own CEL functions, the same on both engines: secrets(), pii(), injection(),
-injection_score(), redact().
+injection_score(), redact(), and injection_model() when the config loads a model.
 
 Each takes a string, or any map or list (its string leaves are scanned), and looks at most
 `max_scan_chars` characters. Results are memoised per request, so a function called from
 several rules on the same text runs once; and since they are ordinary CEL calls, none runs
-unless a loaded expression calls it.
+unless a loaded expression calls it. injection_model() is deferred: it scores on the model's
+own pool (detectors/classifier.py), which `submit` starts and the caller waits for.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from authz import detectors
+from authz.detectors.classifier import InjectionModel, Scoring
 
 MAX_LEAVES = 10_000
+# Functions that exist only when the config says how to compute them.
+NEEDS_CONFIG = {
+    "injection_model": "injection_model() needs a model: add `detectors: {injection_model:"
+    " {onnx: PATH, tokenizer: PATH}}` to the config (README: a model you bring)",
+}
 
 
 @dataclass(frozen=True)
@@ -58,16 +65,22 @@ def _text(value: Any, limit: int) -> str:
 class FunctionLibrary:
     """The functions for one loaded config, with a per-request (per-thread) memo."""
 
-    def __init__(self, max_scan_chars: int) -> None:
+    def __init__(self, max_scan_chars: int, model: InjectionModel | None = None) -> None:
         self.max_scan_chars = max_scan_chars
         self._local = threading.local()
-        self.functions = (
+        self.functions: tuple[CelFunction, ...] = (
             CelFunction("secrets", "list", lambda t: detectors.kinds(detectors.secret_findings(t))),
             CelFunction("pii", "list", lambda t: detectors.kinds(detectors.pii_findings(t))),
             CelFunction("injection", "list", detectors.injection_signals),
             CelFunction("redact", "string", detectors.redact),
             CelFunction("injection_score", "double", detectors.injection_score),
         )
+        self.model = model
+        if model is not None:
+            self.functions += (CelFunction("injection_model", "double", model.score),)
+        # deferred: scored off the caller's thread; unconfigured: name -> why it is refused
+        self.deferred = frozenset({"injection_model"} if model is not None else ())
+        self.unconfigured = {n: why for n, why in NEEDS_CONFIG.items() if n not in self.deferred}
         self.names = frozenset(f.name for f in self.functions)
         self._bound = {f.name: self.bound(f) for f in self.functions}
         self.runs = 0  # how many times a detector actually ran (for tests and metrics)
@@ -80,6 +93,32 @@ class FunctionLibrary:
         """Run function `name` on a value (memoised like a call from CEL)."""
         return self._bound[name](value)
 
+    def submit(self, name: str, value: Any) -> Scoring:
+        """Start deferred function `name` (injection_model) on a value, off this thread,
+        memoised like `call`; the caller waits on the Scoring, then reads its result."""
+        if self.model is None or name not in self.deferred:
+            raise ValueError(f"{name} is not a deferred function")
+        text = _text(value, self.max_scan_chars)
+        memo = self._memo()
+        key = (name, text)
+        if key in memo:
+            return Scoring.of(memo[key])
+        self.runs += 1
+        scoring = self.model.submit(text)
+
+        def remember(future: Any) -> None:
+            if not future.cancelled() and future.exception() is None:
+                memo[key] = future.result()
+
+        scoring.future.add_done_callback(remember)
+        return scoring
+
+    def _memo(self) -> dict[tuple[str, str], Any]:
+        memo = getattr(self._local, "memo", None)
+        if memo is None:
+            memo = self._local.memo = {}
+        return memo
+
     def request_runs(self) -> int:
         """How many scans the current request ran (its memo's size)."""
         return len(getattr(self._local, "memo", {}))
@@ -89,9 +128,7 @@ class FunctionLibrary:
 
         def call(value: Any) -> Any:
             text = _text(value, self.max_scan_chars)
-            memo = getattr(self._local, "memo", None)
-            if memo is None:
-                memo = self._local.memo = {}
+            memo = self._memo()
             key = (function.name, text)
             if key not in memo:
                 self.runs += 1

@@ -18,8 +18,9 @@ from opentelemetry import trace
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from authz.attributes import Attributes, from_check_request
-from authz.decide import decide
+from authz.decide import decide_steps
 from authz.decision import INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
+from authz.detectors.classifier import ModelPending
 from authz.errors import RequestError
 from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
@@ -51,7 +52,7 @@ class Checker:
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
     ) -> Decision:
         """Decide one CheckRequest; `metadata` is the gRPC call's (for the trace parent).
-        A key fetch the token needs blocks this thread (bounded)."""
+        A key fetch the token needs, or a model's scoring, blocks this thread (bounded)."""
         steps = self._steps(request, metadata)
         try:
             pending = next(steps)
@@ -64,7 +65,8 @@ class Checker:
     async def check_async(
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
     ) -> Decision:
-        """As `check`, on an event loop: a key fetch is awaited, so other checks go on."""
+        """As `check`, on an event loop: a key fetch or a model's scoring is awaited, so
+        other checks go on."""
         steps = self._steps(request, metadata)
         try:
             pending = next(steps)
@@ -78,8 +80,8 @@ class Checker:
 
     def _steps(
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None
-    ) -> Generator[KeysPending, None, Decision]:
-        """The check, yielding once if the token's keys are being fetched."""
+    ) -> Generator[KeysPending | ModelPending, None, Decision]:
+        """The check, yielding while the token's keys are fetched or a model scores."""
         config = self.config  # one config for the whole check, even if a reload lands
         decision_id = uuid.uuid4().hex
         started = time.perf_counter()
@@ -91,7 +93,7 @@ class Checker:
                 attrs = yield from self._identity(config, attrs)
                 self._body(config, attrs)
                 with self.tracing.child("authz.evaluate"):
-                    decision = decide(config, attrs, decision_id)
+                    decision = yield from decide_steps(config, attrs, decision_id)
                 self.metrics.detector_runs.inc(config.functions.request_runs())
                 if decision.cached:
                     self.metrics.cache_hits.inc()

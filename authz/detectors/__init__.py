@@ -6,6 +6,9 @@
     injection.py  injection_signals(text), and the normalised readings it judges
     score.py      injection_score(text): a learned probability (numpy, committed weights)
     redact.py     kinds(findings), redact(text)
+    classifier.py injection_model(text): a classifier the operator brings (ONNX; optional
+                  extra `model`), scored on its own bounded pool
+    config.py     the `detectors:` section of the policy file, which loads that classifier
 
 Text is scanned up to a cap (limits.max_scan_chars); findings past it are not seen.
 """

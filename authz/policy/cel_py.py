@@ -157,7 +157,10 @@ def _wrap(function: CelFunction, library: FunctionLibrary) -> Any:
     def call(value: Any) -> Any:
         if isinstance(value, CELEvalError):
             return value
-        result = impl(_plain(value))
+        try:
+            result = impl(_plain(value))
+        except EvaluationError as exc:  # a model's timeout: an error value, as on cel-cpp
+            return CELEvalError(str(exc))
         if isinstance(result, list):
             return celtypes.ListType([celtypes.StringType(r) for r in result])
         if isinstance(result, float):

@@ -133,6 +133,7 @@ class _Compiler:
         self.engine = engine
         self.function_names = library.names
         self.function_types = {f.name: RESULT_TYPES[f.returns] for f in library.functions}
+        self.unconfigured = library.unconfigured  # functions the config did not set up
         self.env = {**ROOT_TYPES, "data": of_value(config.data)}
         self.issues: list[ConfigIssue] = []
         self.calls: dict[str, tuple[str, tuple[str | int, ...]]] = {}
@@ -149,6 +150,8 @@ class _Compiler:
         if analysis.problems or analysis.tree is None:
             for problem in analysis.problems:
                 self._report(source, problem.line, problem.col, f"{what}: {problem.message}")
+            return None
+        if self._unconfigured_calls(source, analysis.tree, what):
             return None
         if env is None and any(root == "response" for root, _ in analysis.reads):
             line, col = root_position(source, "response")
@@ -181,6 +184,20 @@ class _Compiler:
             analysis.all_headers,
             calls,
         )
+
+    def _unconfigured_calls(self, source: Located, tree: Any, what: str) -> bool:
+        """Report each call of a function the config did not set up (injection_model()
+        without a `detectors.injection_model` section); True when there was one."""
+        if not any(name in source for name in self.unconfigured):
+            return False
+        found = False
+        for node in tree.iter_subtrees():
+            name = node.children[0] if node.data == "ident_arg" and node.children else None
+            if name is not None and str(name) in self.unconfigured:
+                line, col = getattr(name, "line", 1), getattr(name, "column", 1)
+                self._report(source, line, col, f"{what}: {self.unconfigured[str(name)]}")
+                found = True
+        return found
 
     def _precomputed(self, source: str, program: Program) -> tuple[Program, frozenset[str]]:
         """Rewrite `secrets(llm.prompt_text)` and the like as reads of `_fn[...]`, values the
@@ -293,7 +310,7 @@ def _files(config: Config) -> tuple[str, ...]:
 
 def compile_config(config: Config, engine_name: str | None = None) -> CompiledConfig:
     """Compile a loaded config; `engine_name` overrides the file's `engine`."""
-    library = FunctionLibrary(config.limits.max_scan_chars)
+    library = FunctionLibrary(config.limits.max_scan_chars, config.detectors.injection_model)
     engine = make_engine(engine_name or config.engine, [*sorted(ROOTS), PRECOMPUTED], library)
     compiler = _Compiler(config, engine, library)
     policies = tuple(compiler.policy(p) for p in config.policies)

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from authz.decision import DENY_BODY_FIELDS
+from authz.detectors.config import read_detectors
 from authz.errors import ConfigError
 from authz.identity.apikey import ApiKey, load_api_keys
 from authz.identity.config import read_identity
@@ -15,7 +16,17 @@ from authz.policy.reader import Reader, did_you_mean
 from authz.policy.source import Located, load_yaml, plain
 from authz.response_path.rules import read_response_rules
 
-TOP_KEYS = {"engine", "policies", "limits", "identity", "data", "cache", "tests", "deny_body"}
+TOP_KEYS = {
+    "engine",
+    "policies",
+    "limits",
+    "identity",
+    "data",
+    "cache",
+    "tests",
+    "deny_body",
+    "detectors",
+}
 POLICY_KEYS = {
     "name",
     "match",
@@ -228,6 +239,7 @@ def load_config(path: str) -> Config:
             ttl_seconds=reader.number(section, "ttl_seconds", where, 30.0) or 30.0,
         )
     deny_body = reader.deny_body(top.get("deny_body"), reader.key(top, "deny_body", None))
+    detectors = read_detectors(reader, top.get("detectors"), reader.key(top, "detectors", None))
     data = top.get("data", {})
     if not isinstance(data, dict):
         reader.issue(reader.key(top, "data", None), "data must be a mapping")
@@ -244,4 +256,5 @@ def load_config(path: str) -> Config:
         data=plain(data),
         cache=cache,
         deny_body=deny_body,
+        detectors=detectors,
     )

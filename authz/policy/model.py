@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from authz.detectors.classifier import DetectorsConfig
 from authz.identity.apikey import ApiKey
 from authz.identity.model import IdentityConfig
 from authz.policy.source import Located, SourceFile
@@ -95,3 +96,4 @@ class Config:
     data: dict[str, Any] = field(default_factory=dict)
     cache: CacheConfig | None = None
     deny_body: tuple[str, ...] = ()  # record fields a deny body shows besides error, id
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)  # a loaded model
