@@ -10,6 +10,7 @@ from cel_expr_python import cel
 from authz.errors import EvaluationError
 from authz.functions import CelFunction, FunctionLibrary
 from authz.policy.engines import CompileFailure, engine_failure
+from authz.policy.values import TYPE_NAMES, sorted_map
 
 _ERROR = re.compile(r"<input>:(\d+):(\d+): ([^\n]*)")
 
@@ -59,7 +60,29 @@ class CppProgram:
             raise engine_failure("cel-cpp", exc) from None
         if value.type() == cel.Type.ERROR:
             raise EvaluationError(str(value.value()))
-        return value.plain_value()
+        return _plain(value.plain_value())
+
+
+_SCALARS = frozenset({bool, int, float, str, type(None)})
+
+
+def _plain(value: Any) -> Any:
+    """The runtime's plain value in the shape values.py describes: bytes rather than
+    bytearray, maps in one key order (the runtime's own order is hashed per process), a type
+    by its CEL name. Scalars, the usual result, pass untouched."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is bytearray:
+        return bytes(value)
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return sorted_map({_plain(k): _plain(v) for k, v in value.items()})
+    if kind is cel.Type:
+        name = value.name().split("<", 1)[0].lower()
+        return TYPE_NAMES.get(name, name)
+    return value  # datetime (UTC), timedelta
 
 
 class CppEngine:
