@@ -62,14 +62,12 @@ class AsyncExternalProcessor(pb_grpc.ExternalProcessorServicer):
 
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
-        self.open = 0  # streams in progress
 
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: Any
     ) -> AsyncIterator[pb.ProcessingResponse]:
         """Answer each message of one request's stream."""
         stream = ResponseStream(self.checker, _call_metadata(self.checker, context))
-        self.open += 1
         try:
             async for request in request_iterator:
                 steps = stream.handle(request)
@@ -83,5 +81,4 @@ class AsyncExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 except StopIteration as done:
                     yield done.value
         finally:
-            self.open -= 1
             stream.close()

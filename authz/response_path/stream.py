@@ -191,6 +191,7 @@ class ResponseStream:
         self.seconds = 0.0  # time spent judging this response
         self.span: trace.Span | None = None
         self.recorded = False
+        self.cut = False  # denied: nothing more of the body goes out
         self.deny_include: tuple[str, ...] = ()
 
     # -- the phases -------------------------------------------------------------------------
@@ -303,27 +304,31 @@ class ResponseStream:
         return _continue_headers(False, NO_BODY, mutation)
 
     def _response_body(self, message: pb.HttpBody) -> pb.ProcessingResponse:
-        if self.recorded and self.event_stream is None:
-            return _body_reply()  # decided at the headers (or unreadable, allowed)
+        if self.rules is None:
+            return _body_reply()  # nothing to judge (Envoy sent it anyway: no mode_override)
         if self.event_stream is not None:
             return self._event_chunk(message)
+        if self.recorded:
+            # Decided already: at the headers, or a streamed body that was cut (nothing
+            # more of it) or unreadable and allowed (the rest passes as it comes).
+            return _body_reply(clear=True) if self.cut else _body_reply()
         self.size += len(message.body)
+        raw = b"".join([*self.chunks, message.body])
         if not message.end_of_stream:
             # Streamed although buffering was asked for: the client has the headers. Keep
             # the pieces (bounded), send nothing, and answer with the whole at the end.
             self.streamed = True
             if self.configured_mode == Mode.BUFFERED_PARTIAL:
-                return self._body_decided(self._unreadable("partial body (BUFFERED_PARTIAL)"))
+                why = "a partial body (BUFFERED_PARTIAL)"
+                return self._body_decided(self._unreadable(why), raw)
             if self.size > self._limit():
-                return self._body_decided(self._unreadable(self._too_large()))
+                return self._body_decided(self._unreadable(self._too_large()), raw)
             self.chunks.append(message.body)
             return _body_reply(clear=True)
-        raw = b"".join([*self.chunks, message.body])
         self.chunks = []
         if len(raw) > self._limit():
-            return self._body_decided(self._unreadable(self._too_large()))
-        decision = self._judge_buffered(raw)
-        return self._body_decided(decision, raw)
+            return self._body_decided(self._unreadable(self._too_large()), raw)
+        return self._body_decided(self._judge_buffered(raw), raw)
 
     def _event_chunk(self, message: pb.HttpBody) -> pb.ProcessingResponse:
         """A piece of a text/event-stream: judged event by event, held back, or cut."""
@@ -347,26 +352,27 @@ class ResponseStream:
             return _body_reply()
         return _body_reply(step.release, clear=not step.release)
 
-    def _body_decided(self, decision: ResponseDecision, raw: bytes = b"") -> pb.ProcessingResponse:
-        """The reply to a whole body: the deny body, the redacted body, or the body as it
-        came, with the rule's response headers and a content-length that fits."""
-        self._record(decision)
-        if decision.effect == DENY:
-            if not self.streamed:
-                return self._immediate(decision)
-            return _body_reply(deny_body(decision, self.deny_include))  # the status has gone
+    def _body_decided(self, decision: ResponseDecision, raw: bytes) -> pb.ProcessingResponse:
+        """The reply to a whole body (`raw`: all of it so far): the deny body, the redacted
+        body, or the body as it came, with the rule's response headers and a content-length
+        that fits."""
         body = raw
         if decision.effect == REDACT:
             is_json = self.view is not None and self.view.parsed.error is None
             cleaned = redact_body(raw, is_json)
             if cleaned is None:
-                self.recorded = False  # recorded again, as the deny it becomes
                 why = "a body that is not UTF-8 cannot be redacted"
-                denied = withheld(
+                decision = withheld(
                     decision.reason, why, self.decision_id, self.policy_name, decision.rule
                 )
-                return self._body_decided(denied)
-            body = cleaned
+            else:
+                body = cleaned
+        self._record(decision)
+        if decision.effect == DENY:
+            self.cut = True
+            if not self.streamed:
+                return self._immediate(decision)
+            return _body_reply(deny_body(decision, self.deny_include))  # the status has gone
         mutation = pb.HeaderMutation(
             set_headers=[_header(n, v) for n, v in decision.response_headers]
         )
@@ -402,10 +408,12 @@ class ResponseStream:
         assert self.config is not None and self.policy is not None
         variables = {**self.variables, **response}
         try:
-            return judge(self.config, self.policy, variables, self.decision_id)
+            decision = judge(self.config, self.policy, variables, self.decision_id)
         except Exception:  # fail closed on bugs too; the traceback is for operators
             _log.exception("internal error while judging a response (%s)", self.decision_id)
             return internal_error(self.decision_id, self.policy_name)
+        self.checker.metrics.detector_runs.inc(self.config.functions.request_runs())
+        return decision
 
     def _judge_buffered(self, raw: bytes) -> ResponseDecision:
         """One judgement over a whole response."""

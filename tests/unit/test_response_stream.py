@@ -351,3 +351,47 @@ def test_the_asyncio_servicer_answers_each_message(harness: Harness) -> None:
     replies = asyncio.run(run())
     assert replies[-1].immediate_response.status.code == 502
     assert harness.lines()[0]["rule"] == "no-credentials"
+
+
+@pytest.mark.parametrize("on_unreadable", ["deny", "allow"])
+def test_a_streamed_body_past_the_limit_is_cut_or_let_through(
+    tmp_path: Path, on_unreadable: str
+) -> None:
+    harness = make(tmp_path, "cel-cpp", extra=f"on_unreadable: {on_unreadable}")
+    harness.checker.config = _small(harness.checker.config)
+    stream = harness.stream()
+    send(stream, request_headers())
+    send(stream, response_headers(content_type="text/plain"))
+    assert body_of(send(stream, body(b"a" * 3000, end=False))) == b""  # kept back
+    at_limit = body_of(send(stream, body(b"b" * 3000, end=False)))
+    later = body_of(send(stream, body(b"c" * 10, end=True)))
+    if on_unreadable == "deny":
+        assert at_limit is not None and json.loads(at_limit)["error"] == "response withheld"
+        assert later == b""  # nothing after the deny body
+    else:
+        assert at_limit == b"a" * 3000 + b"b" * 3000  # what was kept back, then the rest
+        assert later is None
+    (line,) = harness.lines()
+    assert line["reason"] == "unreadable_response"
+
+
+def test_a_body_that_cannot_be_redacted_is_withheld_once(tmp_path: Path) -> None:
+    harness = make(tmp_path, "cel-cpp")
+    messages = [request_headers(), response_headers(content_type="text/plain")]
+    *_, reply = harness.run([*messages, body(b"\xff\xfe mail jane.doe@example.com")])
+    assert reply.immediate_response.status.code == 502
+    (line,) = harness.lines()
+    assert (line["decision"], line["rule"]) == ("deny", "personal-data")
+    assert "cannot be redacted" in line["message"]
+
+
+def test_every_phase_is_answered_when_envoy_ignores_mode_override(harness: Harness) -> None:
+    """Without `allow_mode_override` Envoy sends every phase the filter config names."""
+    raw = completion("clean")
+    for policy in ("plain", None, "status-only"):
+        replies = harness.run(
+            [request_headers(policy=policy), response_headers(), body(raw), body(b"", end=True)]
+        )
+        kinds = [r.WhichOneof("response") for r in replies]
+        assert kinds == ["request_headers", "response_headers", "response_body", "response_body"]
+        assert all(body_of(r) is None for r in replies[2:])  # passed as they came
