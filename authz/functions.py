@@ -69,8 +69,8 @@ class FunctionLibrary:
         self.max_scan_chars = max_scan_chars
         self._local = threading.local()
         self.functions: tuple[CelFunction, ...] = (
-            CelFunction("secrets", "list", lambda t: detectors.kinds(detectors.secret_findings(t))),
-            CelFunction("pii", "list", lambda t: detectors.kinds(detectors.pii_findings(t))),
+            CelFunction("secrets", "list", detectors.secret_kinds),
+            CelFunction("pii", "list", detectors.pii_kinds),
             CelFunction("injection", "list", detectors.injection_signals),
             CelFunction("redact", "string", detectors.redact),
             CelFunction("injection_score", "double", detectors.injection_score),

@@ -5,7 +5,7 @@
     pii.py        pii_findings(text)
     injection.py  injection_signals(text), and the normalised readings it judges
     score.py      injection_score(text): a learned probability (numpy, committed weights)
-    redact.py     kinds(findings), redact(text)
+    redact.py     kinds(findings), secret_kinds(text), pii_kinds(text), redact(text)
     classifier.py injection_model(text): a classifier the operator brings (ONNX; optional
                   extra `model`), scored on its own bounded pool
     config.py     the `detectors:` section of the policy file, which loads that classifier
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from authz.detectors.injection import injection_signals, normalise, readings
 from authz.detectors.pii import iban_ok, luhn_ok, pii_findings, ssn_ok
-from authz.detectors.redact import kinds, redact
+from authz.detectors.redact import kinds, pii_kinds, redact, secret_kinds
 from authz.detectors.scan import Finding
 from authz.detectors.score import injection_score
 from authz.detectors.secrets import secret_findings
@@ -31,8 +31,10 @@ __all__ = [
     "luhn_ok",
     "normalise",
     "pii_findings",
+    "pii_kinds",
     "readings",
     "redact",
     "secret_findings",
+    "secret_kinds",
     "ssn_ok",
 ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import itertools
+import re
 import unicodedata
 
 from authz.detectors.scan import Regexp, any_of, compile_re
@@ -349,59 +351,77 @@ _TURN = compile_re(r"(?:^|\n)[ \t]*(human|assistant|system|user|ai)[ \t]*:[ \t]*
 
 # Look-alike letters (Cyrillic, Greek) and digits used as letters, folded to Latin for a
 # second reading of the text; the first reading keeps them, for non-Latin phrases.
-_CONFUSABLES = str.maketrans(
-    {
-        "а": "a",
-        "е": "e",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "у": "y",
-        "х": "x",
-        "і": "i",
-        "ј": "j",
-        "ѕ": "s",
-        "һ": "h",
-        "ԁ": "d",
-        "ԛ": "q",
-        "ԝ": "w",
-        "ӏ": "l",
-        "ο": "o",
-        "α": "a",
-        "ε": "e",
-        "ι": "i",
-        "κ": "k",
-        "ν": "v",
-        "ρ": "p",
-        "τ": "t",
-        "υ": "u",
-        "χ": "x",
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "@": "a",
-        "$": "s",
-    }
-)
+_CONFUSABLES: dict[str, str] = {
+    "а": "a",
+    "е": "e",
+    "о": "o",
+    "р": "p",
+    "с": "c",
+    "у": "y",
+    "х": "x",
+    "і": "i",
+    "ј": "j",
+    "ѕ": "s",
+    "һ": "h",
+    "ԁ": "d",
+    "ԛ": "q",
+    "ԝ": "w",
+    "ӏ": "l",
+    "ο": "o",
+    "α": "a",
+    "ε": "e",
+    "ι": "i",
+    "κ": "k",
+    "ν": "v",
+    "ρ": "p",
+    "τ": "t",
+    "υ": "u",
+    "χ": "x",
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "7": "t",
+    "@": "a",
+    "$": "s",
+}
+
+
+def _fold_confusables(text: str) -> str:
+    """Look-alikes and leet digits to Latin letters: one str.replace per letter present,
+    which beats str.translate (a dict lookup per character) on non-ASCII text."""
+    for char, latin in _CONFUSABLES.items():
+        if char in text:
+            text = text.replace(char, latin)
+    return text
+
 
 _BASE64_RUN = compile_re(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_\-]{24,}={0,2}")
 _HEX_RUN = compile_re(r"(?:0x)?(?:[0-9a-fA-F]{2}[\s:]?){12,}")
+# Past MAX_RUNS runs, the rest of the text is read in bulk with Python's re (C time per
+# match, where the RE2 wrapper costs microseconds): the same base64 runs (each branch one
+# character class repeated: linear), and for hex every stretch of hex digits and separators.
+_BASE64_BULK = re.compile(_BASE64_RUN.pattern)
+_HEX_BULK = re.compile(r"[0-9a-fA-F\t\n\f\r :]{24,}")
+MAX_RUNS = 64  # runs of each kind decoded one by one; the rest are decoded as one text
+MAX_PAYLOADS = 8  # decoded payloads judged one by one; the rest are judged as one text
 
 
-_STRIP = {ord(c): None for c in (*_ZERO_WIDTH, *_BIDI)} | {code: None for code in _TAGS}
-_SUSPECT = compile_re(
+_SUSPECT_CLASS = (
     "[\u00ad\u180e\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"
 )
+_SUSPECT = compile_re(_SUSPECT_CLASS)
+# The same class, removed at C speed (str.translate with a table runs a dict lookup per
+# character of non-ASCII text): one character class, linear in Python's re too.
+_STRIP = re.compile(_SUSPECT_CLASS)
 
 
 def normalise(text: str) -> str:
     """NFKC, zero-width, bidi and tag characters removed, lower-case, runs of spaces folded
     (line breaks kept, for patterns anchored at the start of a line)."""
     if not text.isascii():  # ASCII is NFKC already and holds none of the stripped characters
-        text = unicodedata.normalize("NFKC", text.translate(_STRIP))
+        text = unicodedata.normalize("NFKC", _STRIP.sub("", text))
     folded = text.lower()
     return "\n".join(" ".join(line.split()) for line in folded.splitlines() if line.strip())
 
@@ -431,7 +451,7 @@ def readings(text: str) -> list[str]:
     if not _FOLDABLE.search(text):
         return [first]  # nothing a second reading would change
     spaced = unicodedata.normalize("NFKC", text).lower()
-    second = normalise(_despaced(spaced).translate(_CONFUSABLES))
+    second = normalise(_fold_confusables(_despaced(spaced)))
     return [first] if second == first else [first, second]
 
 
@@ -471,12 +491,19 @@ def _invisible(text: str) -> bool:
     return False
 
 
+def _printable(decoded: str, least: int) -> bool:
+    return len(decoded) >= least and sum(map(str.isprintable, decoded)) > 0.9 * len(decoded)
+
+
 def _decoded_payloads(text: str) -> list[str]:
-    """Printable text hidden as base64 or hex in the original text."""
+    """Printable text hidden as base64 or hex in the original text. Past MAX_RUNS runs of a
+    kind, the others are decoded together as one payload, unfiltered (text dense with runs
+    costs one decode, and a payload hidden among junk runs is still read)."""
     if not _ANY_RUN.search(text):
         return []  # one scan for the common case: neither kind of run
     found = []
-    for match in _BASE64_RUN.finditer(text):
+    runs = list(itertools.islice(_BASE64_RUN.finditer(text), MAX_RUNS + 1))
+    for match in runs[:MAX_RUNS]:
         run = match.group(0)
         try:
             raw = base64.b64decode(
@@ -487,19 +514,31 @@ def _decoded_payloads(text: str) -> list[str]:
         except (binascii.Error, ValueError):
             continue
         decoded = raw.decode("utf-8", errors="ignore")
-        if len(decoded) >= 12 and sum(c.isprintable() for c in decoded) > 0.9 * len(decoded):
+        if _printable(decoded, 12):
             found.append(decoded)
-    for match in _HEX_RUN.finditer(text):
-        digits = "".join(c for c in match.group(0).removeprefix("0x") if c not in " \t\n:")
+    if len(runs) > MAX_RUNS:  # each run cut to whole 4-character groups, so they align
+        rest = _BASE64_BULK.findall(text, runs[MAX_RUNS].start())
+        joined = "".join(r[: len(r.rstrip("=")) // 4 * 4] for r in rest)
+        raw = base64.b64decode(joined.translate(_URLSAFE), validate=False)
+        found.append(raw.decode("utf-8", errors="ignore"))
+    runs = list(itertools.islice(_HEX_RUN.finditer(text), MAX_RUNS + 1))
+    for match in runs[:MAX_RUNS]:
+        digits = _NOT_HEX.sub("", match.group(0).removeprefix("0x"))
         try:
             decoded = bytes.fromhex(digits).decode("utf-8", errors="ignore")
         except ValueError:
             continue
-        if len(decoded) >= 8 and sum(c.isprintable() for c in decoded) > 0.9 * len(decoded):
+        if _printable(decoded, 8):
             found.append(decoded)
+    if len(runs) > MAX_RUNS:
+        rest = (_NOT_HEX.sub("", r) for r in _HEX_BULK.findall(text, runs[MAX_RUNS].start()))
+        digits = "".join(d[: len(d) // 2 * 2] for d in rest)
+        found.append(bytes.fromhex(digits).decode("utf-8", errors="ignore"))
     return found
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+_NOT_HEX = re.compile(r"[^0-9a-fA-F]")
 _ANY_RUN = any_of([_BASE64_RUN, _HEX_RUN])
 _ANY_SIGNAL = any_of([p for _, p in _SIGNALS] + [_TURN, _WEAK, _ASSIGN])
 
@@ -545,6 +584,9 @@ def injection_signals(text: str) -> list[str]:
     payloads = _decoded_payloads(text)
     if _ROT13_HINT.search(text.lower()):
         payloads.append(codecs.decode(text, "rot13"))
+    # A few payloads judged one by one, the rest as one text: a signal in any is enough.
+    if payloads[MAX_PAYLOADS:]:
+        payloads[MAX_PAYLOADS:] = ["\n\n".join(payloads[MAX_PAYLOADS:])]
     for payload in payloads:
         if _signals(payload):
             signals.add("encoded_payload")

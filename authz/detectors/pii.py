@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from authz.detectors.scan import Finding, Spans, any_of, compile_re
+from authz.detectors.scan import Budget, Finding, Spans, any_of, compile_re
 
 _EMAIL = compile_re(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}\b")
 _PHONE = compile_re(
@@ -109,30 +109,41 @@ def _phone_ok(candidate: str) -> bool:
 _ANY_PII = any_of([_EMAIL, _PHONE, _CARD, _SSN, _IBAN, _IPV4, _IPV6])
 
 
-def pii_findings(text: str) -> list[Finding]:
-    """Every piece of personal data found, by kind and span."""
+def pii_findings(text: str, first_of_kind: bool = False) -> list[Finding]:
+    """Every piece of personal data found, by kind and span.
+    `first_of_kind`: one finding of a kind is enough (what `pii()` needs); every kind but
+    `phone` is still read to the end, since its spans are what a phone number may not
+    overlap. Candidates past the call's Budget are reported unjudged (scan.py)."""
     if not _ANY_PII.search(text):
         return []
     found: list[Finding] = []
-    for match in _EMAIL.finditer(text):
-        found.append(Finding("email", *match.span()))
-    for match in _CARD.finditer(text):
+    taken = Spans()  # every email, card, SSN, IBAN-shaped run and address: never a phone
+    budget = Budget()
+    for match in budget.candidates("email", _EMAIL, text):
+        start, end = match.span()
+        taken.add(start, end)
+        found.append(Finding("email", start, end))
+    for match in budget.candidates("payment_card", _CARD, text):
         digits = "".join(c for c in match.group(0) if c.isdigit())
         if 13 <= len(digits) <= 19 and _card_prefix(digits) and luhn_ok(digits):
             found.append(Finding("payment_card", *match.span()))
-    for match in _SSN.finditer(text):
+            taken.add(*match.span())
+    for match in budget.candidates("us_ssn", _SSN, text):
         if ssn_ok(match.group(1), match.group(2), match.group(3)):
             found.append(Finding("us_ssn", *match.span()))
-    for match in _IBAN.finditer(text):
+            taken.add(*match.span())
+    for match in budget.candidates("iban", _IBAN, text):
+        taken.add(*match.span())  # an IBAN with a bad checksum too
         if iban_ok(match.group(0)):
             found.append(Finding("iban", *match.span()))
-    for match in _IPV4.finditer(text):
+    for match in budget.candidates("ip_address", _IPV4, text):
         try:
             ipaddress.IPv4Address(match.group(1))
         except ValueError:
             continue
+        taken.add(*match.span(1))
         found.append(Finding("ip_address", *match.span(1)))
-    for match in _IPV6.finditer(text):
+    for match in budget.candidates("ip_address", _IPV6, text):
         candidate = match.group(1)
         if candidate.count(":") < 2 or not any(c.isalnum() for c in candidate):
             continue
@@ -140,17 +151,15 @@ def pii_findings(text: str) -> list[Finding]:
             ipaddress.IPv6Address(candidate)
         except ValueError:
             continue
+        taken.add(*match.span(1))
         found.append(Finding("ip_address", *match.span(1)))
-    taken = Spans()
-    for finding in found:
-        taken.add(finding.start, finding.end)
-    for match in _IBAN.finditer(text):  # an IBAN with a bad checksum too
-        taken.add(*match.span())
-    for match in _PHONE.finditer(text):
+    for match in budget.candidates("phone", _PHONE, text):
         start, end = match.span()
         if taken.overlaps(start, end) or not _phone_ok(match.group(0)):
             continue
         if text[start - 1 : start] == "-" or text[end : end + 1] == "-":
             continue  # one group of a longer dashed number (a card, a part number)
         found.append(Finding("phone", start, end))
-    return found
+        if first_of_kind:
+            break
+    return found + budget.findings(text)

@@ -5,12 +5,18 @@ injection() judges: look-alikes, leetspeak and spacing folded): hashed word unig
 bigrams, hashed character 4-grams of the first 2,000 characters, and the pattern layer's
 signals and persona-marker count. Inference is a dot product in numpy; the weights live in
 `injection_model.npz` next to this file, written by tools/train_injection.py.
+
+The cost is bounded whatever the text: words are read from the first MAX_WORDS of the
+reading (a prompt longer than that is judged by its head, and by the pattern layer's
+signals over the whole text), tokens are hashed once each, and the word split is one
+character class (Python's `re`, linear: no alternation to backtrack into).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from authz.detectors import injection as rules
-from authz.detectors.scan import compile_re
 
 MODEL = Path(__file__).with_name("injection_model.npz")
 BITS = 18  # hashed buckets: 2**18
 CHAR_SPAN = 2000  # characters read for character n-grams
-_WORD = compile_re(r"[\pL\pN_']+")
+MAX_WORDS = 2048  # words read for word unigrams and bigrams
+_WORD = re.compile(r"[\w']+")  # letters, digits, _ and ': what [\pL\pN_']+ reads
 SIGNALS = (
     "delimiter_spoofing",
     "encoded_payload",
@@ -58,11 +64,11 @@ def _hash(token: str) -> int:
 def features(text: str) -> Features:
     """The features of one text."""
     reading = rules.readings(text)[-1]
-    words = _WORD.findall(reading)
-    tokens = [f"w:{w}" for w in words]
-    tokens += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
+    words = [m.group() for m in itertools.islice(_WORD.finditer(reading), MAX_WORDS)]
+    tokens = {f"w:{w}" for w in words}
+    tokens.update(f"b:{a} {b}" for a, b in itertools.pairwise(words))
     span = " ".join(reading[:CHAR_SPAN].split())
-    tokens += [f"c:{span[i : i + 4]}" for i in range(0, max(len(span) - 3, 0), 2)]
+    tokens.update(f"c:{span[i : i + 4]}" for i in range(0, max(len(span) - 3, 0), 2))
     buckets = np.fromiter({_hash(t) for t in tokens}, dtype=np.int64)
     values = np.full(len(buckets), 1.0 / math.sqrt(max(len(buckets), 1)), dtype=np.float32)
     found = set(rules.injection_signals(text))

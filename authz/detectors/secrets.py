@@ -3,10 +3,11 @@ value looks like a real secret (entropy, character classes, not a placeholder)."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
-from authz.detectors.scan import Finding, Regexp, Spans, any_of, compile_re
+from authz.detectors.scan import Budget, Finding, Regexp, Spans, any_of, compile_re
 
 _SECRET_PATTERNS: list[tuple[str, Regexp]] = [
     ("private_key", compile_re(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
@@ -86,38 +87,45 @@ def _looks_secret(value: str) -> bool:
     return classes >= 2 and _entropy(value) >= 3.0
 
 
-def secret_findings(text: str) -> list[Finding]:
-    """Every secret found, by kind and span."""
+def secret_findings(text: str, first_of_kind: bool = False) -> list[Finding]:
+    """Every secret found, by kind and span. `first_of_kind`: one finding of a kind is
+    enough (what `secrets()` needs), so a kind's candidates are judged until one is found.
+    Candidates past the call's Budget are reported unjudged (scan.py)."""
     if not _ANY_SECRET.search(text):
         return []
     found: list[Finding] = []
     taken = Spans()
+    budget = Budget()
     for kind, pattern in _SECRET_PATTERNS:
-        for match in pattern.finditer(text):
+        seen = False
+        for match in budget.candidates(kind, pattern, text):
             start, end = match.span()
-            if kind == "openai_key" and text.startswith("sk-ant-", start):
-                continue
             if taken.covers(start):
                 continue
-            taken.add(start, end)
-            if _placeholder_shaped(match.group(0)):
+            if kind == "openai_key" and text.startswith("sk-ant-", start):
+                continue
+            taken.add(start, end)  # claimed even once the kind is known: not a generic one
+            if seen or _placeholder_shaped(match.group(0)):
                 continue  # ghp_xxxx..., sk-xxxx...: the shape of a key without one
             found.append(Finding(kind, start, end))
-    for match in _ASSIGNMENT.finditer(text):
-        group = next(g for g in range(1, 5) if match.group(g) is not None)
-        start, end = match.span(group)
-        if taken.overlaps(start, end):
-            continue
-        if _looks_secret(match.group(group)):
-            found.append(Finding("generic_secret", start, end))
-            taken.add(start, end)
-    for match in _URL_CREDENTIAL.finditer(text):
-        start, end = match.span(1)
-        if taken.overlaps(start, end):
-            continue
-        if _looks_secret(match.group(1)):
-            found.append(Finding("generic_secret", start, end))
-    return found
+            seen = first_of_kind
+    generic = False
+    for pattern, groups in ((_ASSIGNMENT, range(1, 5)), (_URL_CREDENTIAL, range(1, 2))):
+        if generic:
+            break
+        for match in budget.candidates(f"generic_secret:{groups.stop}", pattern, text):
+            group = next(g for g in groups if match.group(g) is not None)
+            start, end = match.span(group)
+            if taken.overlaps(start, end):
+                continue
+            if _looks_secret(match.group(group)):
+                found.append(Finding("generic_secret", start, end))
+                taken.add(start, end)
+                if first_of_kind:
+                    generic = True
+                    break
+    unjudged = budget.findings(text)
+    return found + [dataclasses.replace(f, kind=f.kind.split(":")[0]) for f in unjudged]
 
 
 _ANY_SECRET = any_of([p for _, p in _SECRET_PATTERNS] + [_ASSIGNMENT, _URL_CREDENTIAL])
