@@ -66,7 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"authz: {args.decision_log}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     tracing = Tracing(metrics, endpoint=args.otlp_endpoint, record_subject=not args.no_subject)
-    checker = Checker(config, tracing, metrics, DecisionLog(stream, options))
+    budget = args.check_budget_ms / 1000 or None
+    checker = Checker(config, tracing, metrics, DecisionLog(stream, options), budget)
     try:
         server = Server(
             checker,
@@ -75,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.threads,
             reuse_port=args.reuse_port,
             max_concurrent=args.max_concurrent or None,
+            max_queue_seconds=args.max_queue_ms / 1000,
         )
         server.reloader = Reloader(checker, args.config, args.engine, args.watch_interval)
         return server.serve()
@@ -91,6 +93,10 @@ def _supervise(args: argparse.Namespace) -> int:
     passed = [
         "--max-concurrent",
         str(args.max_concurrent),
+        "--check-budget-ms",
+        str(args.check_budget_ms),
+        "--max-queue-ms",
+        str(args.max_queue_ms),
         "--watch-interval",
         str(args.watch_interval),
         "--config",

@@ -80,6 +80,22 @@ def _add_serve(sub: _Sub) -> None:
         help="checks in flight per worker before refusing at once (0: no bound)",
     )
     serve.add_argument(
+        "--check-budget-ms",
+        type=float,
+        default=250.0,
+        metavar="MS",
+        help="a check still running past this stops with a deny, reason check_timeout"
+        " (default 250, under Envoy's 1 s; 0: no budget)",
+    )
+    serve.add_argument(
+        "--max-queue-ms",
+        type=float,
+        default=250.0,
+        metavar="MS",
+        help="a worker whose checks wait longer than this behind others is not ready"
+        " (/readyz 503, gRPC health NOT_SERVING; default 250; 0: never)",
+    )
+    serve.add_argument(
         "--watch-interval",
         type=float,
         default=1.0,

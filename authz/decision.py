@@ -31,6 +31,7 @@ EVALUATION_ERROR = "evaluation_error"
 INVALID_OUTPUT = "invalid_output"
 REQUEST_ERROR = "request_parse_error"
 INTERNAL_ERROR = "internal_error"
+CHECK_TIMEOUT = "check_timeout"  # the check ran past its time budget
 
 # What the client reads when nothing more specific may be said.
 _CLIENT_MESSAGES = {
@@ -50,6 +51,7 @@ REASONS = (
     INVALID_OUTPUT,
     REQUEST_ERROR,
     INTERNAL_ERROR,
+    CHECK_TIMEOUT,
 )
 # What a config may add to a deny body (`deny_body: {include: [...]}`); by default the client
 # learns only the error text and the decision id, never policy or rule names.

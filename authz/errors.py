@@ -5,8 +5,9 @@
     ├── RequestError       an offline request file (`authz check --request`) is malformed
     ├── NoTests            a path given to `authz test` holds no test case
     ├── TokenError         `authz token` cannot mint (unreadable key, malformed --claim)
-    └── EvaluationError    a CEL expression failed at run time (ends in a deny)
-        └── EngineFailure  the engine itself raised; fixed message, detail logged only
+    ├── EvaluationError    a CEL expression failed at run time (ends in a deny)
+    │   └── EngineFailure  the engine itself raised; fixed message, detail logged only
+    └── CheckTimeout       a check ran past its time budget (ends in a deny)
 
 Each carries a one-line message that says what and where; tracebacks are for bugs.
 """
@@ -69,3 +70,8 @@ class EngineFailure(EvaluationError):
     def __init__(self, detail: str) -> None:
         super().__init__(self.MESSAGE)
         self.detail = detail
+
+
+class CheckTimeout(AuthzError):
+    """A check still running past its time budget (`serve --check-budget-ms`): it stops at
+    the next stage boundary or detector call and ends in a deny."""

@@ -11,12 +11,14 @@ own pool (detectors/classifier.py), which `submit` starts and the caller waits f
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from authz import detectors
 from authz.detectors.classifier import InjectionModel, Scoring
+from authz.errors import CheckTimeout
 
 MAX_LEAVES = 10_000
 # Functions that exist only when the config says how to compute them.
@@ -89,6 +91,16 @@ class FunctionLibrary:
         """Forget the previous request's results (called once per Check, on its thread)."""
         self._local.memo = {}
 
+    def set_deadline(self, deadline: float | None) -> None:
+        """The check on this thread stops before its next detector call past `deadline`
+        (a time.perf_counter() value; None: no budget), raising CheckTimeout."""
+        self._local.deadline = deadline
+
+    def _in_time(self, name: str) -> None:
+        deadline = getattr(self._local, "deadline", None)
+        if deadline is not None and time.perf_counter() > deadline:
+            raise CheckTimeout(f"check time budget spent before {name}()")
+
     def call(self, name: str, value: Any) -> Any:
         """Run function `name` on a value (memoised like a call from CEL)."""
         return self._bound[name](value)
@@ -98,6 +110,7 @@ class FunctionLibrary:
         memoised like `call`; the caller waits on the Scoring, then reads its result."""
         if self.model is None or name not in self.deferred:
             raise ValueError(f"{name} is not a deferred function")
+        self._in_time(name)
         text = _text(value, self.max_scan_chars)
         memo = self._memo()
         key = (name, text)
@@ -131,6 +144,7 @@ class FunctionLibrary:
             memo = self._memo()
             key = (function.name, text)
             if key not in memo:
+                self._in_time(function.name)
                 self.runs += 1
                 memo[key] = function.impl(text)
             return memo[key]

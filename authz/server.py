@@ -4,6 +4,10 @@ By default the gRPC server is grpc.aio on one event loop (`threads=0`): checks a
 so one thread holding the GIL with no hand-offs is the fastest model measured, and a token
 whose keys are being fetched awaits the fetch without holding up the other checks.
 `threads=N` serves from a pool of N threads instead (kept for `make bench` to compare).
+
+A worker that cannot keep up says so: a watch measures how late the event loop runs a
+timer (the wait of a check queued behind others); past `max_queue_seconds`, /readyz answers
+503 and the gRPC health service NOT_SERVING until the lag is back under the limit.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from typing import Any
 
@@ -33,6 +38,7 @@ SERVICE_NAME = "envoy.service.auth.v3.Authorization"
 DRAIN_SECONDS = 10.0
 ACCEPT_SECONDS = DRAIN_SECONDS / 2  # of the drain, at most this long taking sent calls
 IDLE_SECONDS = 0.1
+WATCH_SECONDS = 0.05  # how often the loop watch looks
 _log = logging.getLogger("authz.server")
 
 
@@ -48,6 +54,38 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+class LoopWatch:
+    """How late the event loop runs a 50 ms timer: the time a check waits behind the ones
+    queued before it. Read from other threads (the admin port) as well."""
+
+    def __init__(self, limit_seconds: float, metrics: Any) -> None:
+        self.limit = limit_seconds  # 0: never report overload
+        self.metrics = metrics
+        self.lag = 0.0
+        self._armed = time.monotonic()  # when the timer last started waiting
+
+    def current(self) -> float:
+        """The lag now: the last one measured, or longer if the timer is late already."""
+        late = time.monotonic() - self._armed - WATCH_SECONDS
+        return max(self.lag, late, 0.0)
+
+    def overloaded(self) -> bool:
+        """Whether the lag is over the limit."""
+        return self.limit > 0 and self.current() > self.limit
+
+    async def run(self, on_change: Any) -> None:
+        """Measure until cancelled; await `on_change(overloaded)` when the state flips."""
+        state = False
+        while True:
+            self._armed = time.monotonic()
+            await asyncio.sleep(WATCH_SECONDS)
+            self.lag = max(time.monotonic() - self._armed - WATCH_SECONDS, 0.0)
+            self.metrics.loop_lag.set(self.lag)
+            if self.overloaded() != state:
+                state = not state
+                await on_change(state)
+
+
 class Server:
     """The gRPC server, its health service and the admin HTTP port, started and stopped
     together. `serve()` runs it until SIGTERM or SIGINT."""
@@ -60,11 +98,13 @@ class Server:
         threads: int = 0,
         reuse_port: bool = False,
         max_concurrent: int | None = None,
+        max_queue_seconds: float = 0.0,
     ) -> None:
         self.checker = checker
         self.listen = listen
         self.threads = threads
         self.ready = False
+        self.watch = LoopWatch(max_queue_seconds if not threads else 0.0, checker.metrics)
         # Workers share the port (SO_REUSEPORT); a lone server must own it. Past
         # max_concurrent checks in flight, answer at once (RESOURCE_EXHAUSTED, which Envoy
         # treats as an error: status_on_error, never an allow) instead of queueing.
@@ -84,11 +124,15 @@ class Server:
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports, with the loaded config's generation and hash."""
         config = self.checker.config
+        overloaded = self.watch.overloaded()
         state: dict[str, Any] = {
-            "ready": self.ready,
+            "ready": self.ready and not overloaded,
             "policies": len(config.policies),
             "config": config.path,
+            "queue_ms": round(self.watch.current() * 1000, 1),
         }
+        if overloaded:
+            state["overloaded"] = True
         if self.reloader is not None:
             state.update(generation=self.reloader.generation, sha256=self.reloader.hash)
         return state
@@ -156,7 +200,22 @@ class Server:
         await loop.run_in_executor(None, self._started)  # a remote JWKS fetch may block
         for name in ("", SERVICE_NAME, PROCESSOR_NAME):
             await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        async def overloaded(state: bool) -> None:
+            if not self.ready:
+                return  # stopping: graceful shutdown owns the health status
+            status = health_pb2.HealthCheckResponse
+            _log.warning(
+                "event loop %.0f ms behind: %s",
+                self.watch.lag * 1000,
+                "not ready" if state else "ready again",
+            )
+            for name in ("", SERVICE_NAME, PROCESSOR_NAME):
+                await checks.set(name, status.NOT_SERVING if state else status.SERVING)
+
+        watch = asyncio.create_task(self.watch.run(overloaded))
         await stop.wait()
+        watch.cancel()
         self._stopping()
         await checks.enter_graceful_shutdown()
         # grpc.aio takes the calls that have arrived one at a time, between checks; stopping

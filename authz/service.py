@@ -1,7 +1,9 @@
 """The Check handler: a short list of stage calls that always ends in a decision.
 
 attributes -> identity -> (body) -> decide, inside one `authz.check` span; then metrics and
-the decision log. Any failure becomes a deny with its reason.
+the decision log. Any failure becomes a deny with its reason. A check still running past its
+time budget stops at the next stage boundary or detector call with a `check_timeout` deny
+(every stage is bounded on its own, so the overrun is too).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from opentelemetry import trace
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from authz.attributes import Attributes, from_check_request
 from authz.decide import decide_steps
-from authz.decision import INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
+from authz.decision import CHECK_TIMEOUT, INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
 from authz.detectors.classifier import ModelPending
-from authz.errors import RequestError
+from authz.errors import CheckTimeout, RequestError
 from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.decision_log import DecisionLog
@@ -42,11 +44,13 @@ class Checker:
         tracing: Tracing | None = None,
         metrics: Metrics | None = None,
         log: DecisionLog | None = None,
+        budget_seconds: float | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
         self.tracing = tracing or Tracing(self.metrics, endpoint=None, enabled=False)
         self.log = log or DecisionLog(None)
+        self.budget_seconds = budget_seconds  # None: no time budget (authz check, tests)
 
     def check(
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
@@ -85,13 +89,18 @@ class Checker:
         config = self.config  # one config for the whole check, even if a reload lands
         decision_id = uuid.uuid4().hex
         started = time.perf_counter()
+        deadline = started + self.budget_seconds if self.budget_seconds else None
         parent = self.tracing.parent(metadata or {}, request.attributes.request.http.headers)
         attrs: Attributes | None = None
         with self.tracing.check_span(parent) as span:
             try:
                 attrs = from_check_request(request, config.limits)
+                _in_time(deadline, "identity")
                 attrs = yield from self._identity(config, attrs)
+                _in_time(deadline, "body")
                 self._body(config, attrs)
+                _in_time(deadline, "evaluation")
+                config.functions.set_deadline(deadline)  # detectors look before each run
                 with self.tracing.child("authz.evaluate"):
                     decision = yield from decide_steps(config, attrs, decision_id)
                 self.metrics.detector_runs.inc(config.functions.request_runs())
@@ -99,9 +108,14 @@ class Checker:
                     self.metrics.cache_hits.inc()
             except RequestError as exc:
                 decision = deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, 400)
+            except CheckTimeout as exc:
+                budget = f"{(self.budget_seconds or 0) * 1000:.0f} ms"
+                decision = deny(CHECK_TIMEOUT, f"{exc} ({budget})", decision_id)
             except Exception:  # fail closed on bugs too; the traceback is for operators
                 _log.exception("internal error while deciding %s", decision_id)
                 decision = deny(INTERNAL_ERROR, "internal error", decision_id, status=500)
+            finally:
+                config.functions.set_deadline(None)
             self._annotate(span, decision, attrs)
         elapsed = time.perf_counter() - started
         counted = decision.would_deny or decision  # a dry run counts as it would have been
@@ -150,6 +164,12 @@ class Checker:
                 span.set_attribute("enduser.id", attrs.identity.subject)
         if decision.reason == INTERNAL_ERROR:
             span.set_status(trace.Status(trace.StatusCode.ERROR, decision.message))
+
+
+def _in_time(deadline: float | None, stage: str) -> None:
+    """Raise CheckTimeout when the check's budget is spent before `stage`."""
+    if deadline is not None and time.perf_counter() > deadline:
+        raise CheckTimeout(f"check time budget spent before {stage}")
 
 
 def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:

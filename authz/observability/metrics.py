@@ -37,7 +37,7 @@ LATENCY_BUCKETS = (
     1.0,
 )
 ERROR_CODES = frozenset(
-    {"evaluation_error", "invalid_output", "request_parse_error", "internal_error"}
+    {"evaluation_error", "invalid_output", "request_parse_error", "internal_error", "check_timeout"}
 )
 
 
@@ -103,6 +103,13 @@ class Metrics:
             "authz_decision_cache_hits_total",
             "Checks answered from the decision cache.",
             registry=self.registry,
+        )
+        self.loop_lag = Gauge(
+            "authz_event_loop_lag_seconds",
+            "How late the worker's event loop ran a timer: the wait of a check queued behind"
+            " others (the max over workers).",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         self.response_decisions = Counter(
             "authz_response_decisions_total",

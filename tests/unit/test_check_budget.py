@@ -1,0 +1,90 @@
+"""A check past its time budget ends in a check_timeout deny at the next stage boundary or
+detector call; a worker whose event loop runs late reports itself not ready."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from authz.decision import CHECK_TIMEOUT
+from authz.errors import CheckTimeout
+from authz.observability.metrics import Metrics
+from authz.request_file import to_check_request
+from authz.server import LoopWatch, Server
+from authz.service import Checker
+from tests.unit.helpers import compile_policy
+
+POLICY = """
+engine: ENGINE
+policies:
+  - name: chat
+    match: "true"
+    rules:
+      - name: secrets
+        when: secrets(request.headers["x-prompt"]).size() > 0
+        effect: deny
+      - name: rest
+        when: "true"
+        effect: allow
+"""
+REQUEST = to_check_request({"method": "POST", "headers": {"x-prompt": "hello"}})
+
+
+@pytest.mark.parametrize("engine", ["cel-cpp", "cel-python"])
+def test_a_check_past_its_budget_is_denied(tmp_path: Path, engine: str) -> None:
+    config = compile_policy(tmp_path, POLICY.replace("ENGINE", engine), engine)
+    assert Checker(config, budget_seconds=5.0).check(REQUEST).allowed
+    decision = Checker(config, budget_seconds=1e-9).check(REQUEST)
+    assert not decision.allowed
+    assert decision.reason == CHECK_TIMEOUT and decision.status == 403
+    assert "budget" in decision.message
+    assert Checker(config).check(REQUEST).allowed  # no budget: the CLI and tests
+
+
+def test_detectors_stop_past_the_deadline(tmp_path: Path) -> None:
+    config = compile_policy(tmp_path, POLICY.replace("ENGINE", "cel-cpp"), "cel-cpp")
+    functions = config.functions
+    functions.begin_request()
+    functions.set_deadline(time.perf_counter() - 1)
+    with pytest.raises(CheckTimeout, match=r"secrets\(\)"):
+        functions.call("secrets", "token=Ab3defgh1")
+    functions.set_deadline(None)
+    assert functions.call("secrets", "token=Ab3defgh1") == ["generic_secret"]
+
+
+def test_a_late_event_loop_is_reported_and_recovers() -> None:
+    watch = LoopWatch(0.05, Metrics())
+    flips: list[bool] = []
+    seen: list[bool] = []
+
+    async def changed(state: bool) -> None:
+        flips.append(state)
+
+    async def main() -> None:
+        task = asyncio.create_task(watch.run(changed))
+        await asyncio.sleep(0.12)
+        assert not watch.overloaded()
+        look = threading.Timer(0.2, lambda: seen.append(watch.overloaded()))
+        look.start()
+        time.sleep(0.3)  # a check holding the loop: the admin thread sees it meanwhile
+        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        task.cancel()
+
+    asyncio.run(main())
+    assert seen == [True]
+    assert flips[:2] == [True, False]
+
+
+def test_readyz_says_overloaded(tmp_path: Path) -> None:
+    config = compile_policy(tmp_path, POLICY.replace("ENGINE", "cel-cpp"), "cel-cpp")
+    server = Server(Checker(config), "127.0.0.1:0", None, max_queue_seconds=0.01)
+    server.ready = True
+    assert server.readiness()["ready"]
+    server.watch.lag = 0.5
+    state = server.readiness()
+    assert state["ready"] is False and state["overloaded"] and state["queue_ms"] >= 500
