@@ -44,6 +44,30 @@ def _declare(function: CelFunction, library: FunctionLibrary) -> Any:
     return cel.FunctionDecl(function.name, overloads)
 
 
+_RANGE_REFUSED = "cannot be the range of a comprehension"
+_MACROS = ("all", "exists", "exists_one", "map", "filter")
+
+
+def _dyn_ranges(source: str) -> str:
+    """`a["k"].exists(x, ...)` as `dyn(a["k"]).exists(x, ...)`: every macro range that is an
+    index expression wrapped in dyn()."""
+    from authz.policy.references import parse
+
+    spans = []
+    for node in parse(source).iter_subtrees():
+        if node.data != "member_dot_arg" or str(node.children[1]) not in _MACROS:
+            continue
+        target = node.children[0]
+        while len(target.children) == 1 and target.children[0].data == "member":
+            target = target.children[0]
+        inner = target.children[0] if len(target.children) == 1 else target
+        if getattr(inner, "data", "") == "member_index":
+            spans.append((target.meta.start_pos, target.meta.end_pos))
+    for start, end in sorted(spans, reverse=True):
+        source = f"{source[:start]}dyn({source[start:end]}){source[end:]}"
+    return source
+
+
 class CppProgram:
     """An expression compiled by the C++ runtime."""
 
@@ -100,7 +124,15 @@ class CppEngine:
     def compile(self, source: str) -> CppProgram:
         """Parse and type-check; the first reported error carries the position."""
         try:
-            return CppProgram(self._env.compile(source))
+            try:
+                return CppProgram(self._env.compile(source))
+            except RuntimeError as exc:
+                if _RANGE_REFUSED not in str(exc):
+                    raise
+                # The shared checker has typed the expression already; this runtime's own
+                # checker refuses an index into a dyn value as a macro's range, and accepts
+                # the same range as dyn(...).
+                return CppProgram(self._env.compile(_dyn_ranges(source)))
         except RuntimeError as exc:
             match = _ERROR.search(str(exc))
             if match is None:
