@@ -29,6 +29,7 @@ from authz.decision import (
 from authz.detectors.classifier import ModelPending, Scoring
 from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
+from authz.policy.values import format_double
 from authz.policy.compiler import (
     PRECOMPUTED,
     CompiledConfig,
@@ -59,7 +60,9 @@ def _header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
     value = expr.program.evaluate(bound)
     if isinstance(value, bool):
         value = "true" if value else "false"
-    elif isinstance(value, int | float):
+    elif isinstance(value, float):
+        value = format_double(value)  # as string(x) prints it, on both engines
+    elif isinstance(value, int):
         value = str(value)
     if not isinstance(value, str):
         raise _Refused(f"header '{name}' must be a string, got {type(value).__name__}")
