@@ -120,7 +120,7 @@ class Attributes:
             view = llm_view(self.request.path, self.request.headers, parsed.value, parsed.error)
             out["llm"] = view.as_cel()
         if "mcp" in roots:
-            out["mcp"] = mcp_view(self.body.parsed.value)
+            out["mcp"] = mcp_view(self.request.method, self.request.headers, self.body.parsed.value)
         if "body" in roots:
             whole = ("body", None) in reads
             fields = None if whole else {f for r, f in reads if r == "body" and f}

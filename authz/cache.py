@@ -80,6 +80,10 @@ def _body_token(attrs: Attributes) -> list[Any]:
         body.content_type,
         attrs.request.path,
         attrs.request.headers.get("anthropic-version"),
+        # The mcp view reads the method (GET stream, DELETE) and the session headers too.
+        attrs.request.method,
+        attrs.request.headers.get("mcp-session-id"),
+        attrs.request.headers.get("mcp-protocol-version"),
     ]
 
 

@@ -24,11 +24,13 @@ from authz.decision import (
     UNAUTHENTICATED,
     UNKNOWN_POLICY,
     Decision,
+    client_message_for,
     deny,
 )
 from authz.detectors.classifier import ModelPending, Scoring
 from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
+from authz.jsonrpc import DEFAULT_CODE, HTTP, deny_reply
 from authz.policy.values import format_double
 from authz.policy.compiler import (
     PRECOMPUTED,
@@ -189,7 +191,7 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
         key = config.cache.key(named.name, named.cache_paths, attrs)
         cached = config.cache.get(key, decision_id)
         if cached is not None:
-            return _challenged(attrs, cached)
+            return _challenged(attrs, _as_jsonrpc(config, attrs, cached))
     # A route-selected policy needs only what its own expressions read (a chat route never
     # builds the MCP view); selection by `match` may run any policy.
     reads = named.reads if named is not None else config.reads
@@ -204,7 +206,29 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
     transient = config.functions.model is not None and decision.reason == EVALUATION_ERROR
     if key is not None and config.cache is not None and not transient:
         config.cache.put(key, decision)
-    return _challenged(attrs, decision)
+    return _challenged(attrs, _as_jsonrpc(config, attrs, decision))
+
+
+def _as_jsonrpc(config: CompiledConfig, attrs: Attributes, decision: Decision) -> Decision:
+    """A rule's (or the default's) deny on a `deny_as: jsonrpc` policy, as the JSON-RPC
+    answer to the request (authz/jsonrpc.py). After the cache: the answer carries the id of
+    this request, which the cache key may not cover."""
+    if decision.allowed or decision.reason not in (RULE, DEFAULT) or decision.status == 401:
+        return decision
+    policy = config.policy_named(decision.policy or "")
+    if policy is None:
+        return decision
+    rule = next((r for r in policy.rules if r.name == decision.rule), None)
+    mode = (rule.deny_as if rule is not None else None) or policy.deny_as
+    if mode == HTTP:
+        return decision
+    code = DEFAULT_CODE if rule is None or rule.jsonrpc_code is None else rule.jsonrpc_code
+    message = decision.client_message or client_message_for(decision.reason)
+    request, body = attrs.request, attrs.body.parsed.value
+    reply = deny_reply(
+        request.method, request.headers, body, mode, code, message, decision.decision_id
+    )
+    return decision if reply is None else dataclasses.replace(decision, jsonrpc_body=reply)
 
 
 def _at(value: Any, path: tuple[str | int, ...]) -> Any:

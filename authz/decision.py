@@ -77,6 +77,9 @@ class Decision:
     metadata: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # answered from the decision cache
     would_deny: Decision | None = None  # a dry-run policy's deny, allowed anyway
+    # A deny on an MCP route sent as the JSON-RPC answer to the request, with HTTP 200
+    # instead of `status` (authz/jsonrpc.py); "" for every other deny.
+    jsonrpc_body: str = ""
 
     def reissued(self, decision_id: str) -> Decision:
         """This decision again, for another request (a decision-cache hit). A shallow copy

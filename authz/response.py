@@ -90,12 +90,14 @@ def to_check_response(
     code = code_pb2.UNAUTHENTICATED if decision.status == 401 else code_pb2.PERMISSION_DENIED
     # On a deny, a rule's headers go to the client along with its response headers.
     headers = (("content-type", "application/json"), *decision.headers, *decision.response_headers)
+    # An MCP route's deny answered in JSON-RPC goes out as HTTP 200 (authz/jsonrpc.py).
+    status = 200 if decision.jsonrpc_body else decision.status
     return external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code, message=decision.client_message),
         denied_response=external_auth_pb2.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
+            status=http_status_pb2.HttpStatus(code=status),  # type: ignore[arg-type]
             headers=_options(headers),
-            body=deny_body(decision, include),
+            body=decision.jsonrpc_body or deny_body(decision, include),
         ),
         dynamic_metadata=metadata,
     )

@@ -109,8 +109,18 @@ def _phone_ok(candidate: str) -> bool:
 _ANY_PII = any_of([_EMAIL, _PHONE, _CARD, _SSN, _IBAN, _IPV4, _IPV6])
 
 
-def pii_findings(text: str, first_of_kind: bool = False) -> list[Finding]:
-    """Every piece of personal data found, by kind and span.
+def _personal_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address that can point at a person's connection: a global unicast one. Private
+    (RFC 1918, fc00::/7), shared (100.64/10), loopback, link-local, documentation, multicast,
+    reserved and unspecified addresses name no one."""
+    return address.is_global and not address.is_multicast
+
+
+def pii_findings(
+    text: str, private_ips: bool = False, first_of_kind: bool = False
+) -> list[Finding]:
+    """Every piece of personal data found, by kind and span. `ip_address` is a public
+    address only; `private_ips` reports every address (the corpora's convention).
     `first_of_kind`: one finding of a kind is enough (what `pii()` needs); every kind but
     `phone` is still read to the end, since its spans are what a phone number may not
     overlap. Candidates past the call's Budget are reported unjudged (scan.py)."""
@@ -138,21 +148,23 @@ def pii_findings(text: str, first_of_kind: bool = False) -> list[Finding]:
             found.append(Finding("iban", *match.span()))
     for match in budget.candidates("ip_address", _IPV4, text):
         try:
-            ipaddress.IPv4Address(match.group(1))
+            v4 = ipaddress.IPv4Address(match.group(1))
         except ValueError:
             continue
         taken.add(*match.span(1))
-        found.append(Finding("ip_address", *match.span(1)))
+        if private_ips or _personal_ip(v4):
+            found.append(Finding("ip_address", *match.span(1)))
     for match in budget.candidates("ip_address", _IPV6, text):
         candidate = match.group(1)
         if candidate.count(":") < 2 or not any(c.isalnum() for c in candidate):
             continue
         try:
-            ipaddress.IPv6Address(candidate)
+            v6 = ipaddress.IPv6Address(candidate)
         except ValueError:
             continue
         taken.add(*match.span(1))
-        found.append(Finding("ip_address", *match.span(1)))
+        if private_ips or _personal_ip(v6):
+            found.append(Finding("ip_address", *match.span(1)))
     for match in budget.candidates("phone", _PHONE, text):
         start, end = match.span()
         if taken.overlaps(start, end) or not _phone_ok(match.group(0)):

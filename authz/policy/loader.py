@@ -10,6 +10,7 @@ from authz.detectors.config import read_detectors
 from authz.errors import ConfigError
 from authz.identity.apikey import ApiKey, load_api_keys
 from authz.identity.config import read_identity
+from authz.jsonrpc import DENY_AS, HTTP, valid_code
 from authz.policy.engines import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
 from authz.policy.reader import Reader, did_you_mean
@@ -38,6 +39,7 @@ POLICY_KEYS = {
     "dry_run_header",
     "response_rules",
     "on_unreadable",
+    "deny_as",
 }
 RULE_KEYS = {
     "name",
@@ -49,6 +51,8 @@ RULE_KEYS = {
     "remove_headers",
     "response_headers",
     "metadata",
+    "deny_as",
+    "jsonrpc_code",
 }
 LIMIT_KEYS = {
     "max_body_bytes",
@@ -133,8 +137,31 @@ class _Reader(Reader):
                 data.get("response_headers"), name or where, "response_headers", True
             ),
             metadata=self.expressions(data.get("metadata"), name or where, "metadata", False),
+            **self.jsonrpc(data, name or where, effect),
         )
         return rule if name and when and effect else None
+
+    def jsonrpc(self, data: dict[str, Any], where: Any, effect: str | None) -> dict[str, Any]:
+        """A rule's `deny_as` and `jsonrpc_code` (how its deny is sent on an MCP route)."""
+        out: dict[str, Any] = {}
+        if "deny_as" in data:
+            out["deny_as"] = self.choice(
+                data["deny_as"], self.key(data, "deny_as", where), "deny_as", DENY_AS
+            )
+        if "jsonrpc_code" in data:
+            code = data["jsonrpc_code"]
+            if valid_code(code):
+                out["jsonrpc_code"] = code
+            else:
+                self.issue(
+                    self.key(data, "jsonrpc_code", where),
+                    "jsonrpc_code must be an integer outside JSON-RPC's reserved -32768..-32000"
+                    " (or a standard code, or a server code -32099..-32000)",
+                )
+        if out and effect == ALLOW:
+            key = next(k for k in ("deny_as", "jsonrpc_code") if k in data)
+            self.issue(self.key(data, key, where), f"{key} applies to a deny, not an allow")
+        return out
 
     def policy(self, raw: Any, where: Any) -> Policy | None:
         data = self.mapping(raw, where, "policy", POLICY_KEYS)
@@ -181,6 +208,13 @@ class _Reader(Reader):
                 (DENY, ALLOW),
             )
             or DENY,
+            deny_as=self.choice(
+                data.get("deny_as", HTTP),
+                self.key(data, "deny_as", name or where),
+                "policy deny_as",
+                DENY_AS,
+            )
+            or HTTP,
         )
 
     def deny_body(self, raw: Any, where: Any) -> tuple[str, ...]:

@@ -51,6 +51,8 @@ class Rule:
     remove_headers: tuple[str, ...] = ()
     response_headers: dict[str, Located] = field(default_factory=dict)
     metadata: dict[str, Located] = field(default_factory=dict)
+    deny_as: str | None = None  # http, jsonrpc or tool_error (authz/jsonrpc.py); None: policy's
+    jsonrpc_code: int | None = None  # the JSON-RPC error code of a deny sent as JSON-RPC
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Policy:
     dry_run_header: str = ""
     response_rules: tuple[ResponseRule, ...] = ()  # first match, like rules
     on_unreadable: str = DENY  # a response the service cannot read: deny or allow
+    deny_as: str = "http"  # how a rule's deny reaches the client (authz/jsonrpc.py)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,16 @@
-"""Precision and recall of the detectors on the labelled corpora in tests/data/detectors."""
+"""Precision and recall of the detectors on the labelled corpora in tests/data/detectors.
+
+The corpora count every IP address as `ip_address` (private and documentation ones too);
+`pii()` reports public addresses only, since a private, loopback, link-local or
+documentation address names no one's connection. So `pii` is scored against the corpus
+relabelled to that convention (an `ip_address` label stands only where the text holds a
+public address; a line left with no kind is benign), and `pii-all-ips` scores the detector
+with every address reported against the corpus as labelled.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,8 +23,28 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "detectors"
 DETECTORS: dict[str, Callable[[str], list[str]]] = {
     "secrets": lambda text: detectors.kinds(detectors.secret_findings(text)),
     "pii": lambda text: detectors.kinds(detectors.pii_findings(text)),
+    "pii-all-ips": lambda text: detectors.kinds(detectors.pii_findings(text, private_ips=True)),
     "injection": detectors.injection_signals,
 }
+FILES = {"pii-all-ips": "pii"}  # detector -> corpus file, when the names differ
+
+
+def _public_only(row: dict) -> dict:
+    """A pii row under the public-address convention."""
+    if "ip_address" not in row["kinds"]:
+        return row
+    addresses = [
+        ipaddress.ip_address(row["text"][f.start : f.end])
+        for f in detectors.pii_findings(row["text"], private_ips=True)
+        if f.kind == "ip_address"
+    ]
+    if any(a.is_global and not a.is_multicast for a in addresses):
+        return row
+    kinds = [k for k in row["kinds"] if k != "ip_address"]
+    return {**row, "kinds": kinds, "label": "attack" if kinds else "benign"}
+
+
+RELABEL: dict[str, Callable[[dict], dict]] = {"pii": _public_only}
 
 
 @dataclass
@@ -55,9 +84,10 @@ def evaluate(corpus: str, detector: str) -> Scores:
     folder = DATA if corpus == "tuning" else DATA / corpus
     scores = Scores(corpus, detector)
     run = DETECTORS[detector]
-    with open(folder / f"{detector}.jsonl", encoding="utf-8") as fh:
+    relabel = RELABEL.get(detector, lambda row: row)
+    with open(folder / f"{FILES.get(detector, detector)}.jsonl", encoding="utf-8") as fh:
         for line in fh:
-            row = json.loads(line)
+            row = relabel(json.loads(line))
             found = set(run(row["text"]))
             if row["label"] == "attack":
                 scores.tp += bool(found)

@@ -11,15 +11,17 @@ import json
 
 import pytest
 
-from tests.support.corpus import DATA, DETECTORS, evaluate
+from tests.support.corpus import DATA, DETECTORS, FILES, evaluate
 
 # (precision, recall) floors, a little under what was measured (README has the figures).
 FLOORS = {
     ("tuning", "secrets"): (0.97, 0.97),
     ("tuning", "pii"): (0.97, 0.97),
+    ("tuning", "pii-all-ips"): (0.97, 0.97),
     ("tuning", "injection"): (0.95, 0.95),
     ("heldout", "secrets"): (0.95, 0.90),
     ("heldout", "pii"): (0.95, 0.95),
+    ("heldout", "pii-all-ips"): (0.95, 0.95),
     ("heldout", "injection"): (0.90, 0.40),
 }
 REPORT: list[str] = []
@@ -34,7 +36,7 @@ def test_precision_and_recall_floors(corpus: str, detector: str) -> None:
     assert scores.recall >= recall, scores.row()
 
 
-@pytest.mark.parametrize("detector", sorted(DETECTORS))
+@pytest.mark.parametrize("detector", sorted(set(DETECTORS) - set(FILES)))
 def test_tuning_corpus_is_big_enough(detector: str) -> None:
     rows = [json.loads(x) for x in (DATA / f"{detector}.jsonl").read_text().splitlines()]
     assert sum(r["label"] == "attack" for r in rows) >= 200
