@@ -26,9 +26,11 @@ hold nothing back.
 
 Deny cuts the stream: the event that triggered it and every held event are replaced by one
 final `event: error` whose data is `{"error": message, "decision_id": id}`, and nothing
-after it reaches the client. Redact rewrites the window's events: a finding that spans
-events is replaced in the first event it touches and removed from the others, and every
-other string of the held events passes through redact().
+after it reaches the client. Once a redact rule matches, every event is redacted as it is
+released (whichever rule later events match), with the held text as look-ahead, so a
+finding is judged with what follows it (`jane.doe@example.co` is not cut short before `m`
+arrives): a finding that spans events is replaced in the first event it touches and removed
+from the others, and every other string of a released event passes through redact().
 """
 
 from __future__ import annotations
@@ -362,6 +364,7 @@ class StreamJudge:
         self.raw_context = ""  # the same, of the released raw events
         self.events = 0
         self.redactions = 0
+        self.redacting = False  # a redact rule matched: released events are redacted
         self.held_max = 0
         self.decision: ResponseDecision | None = None  # the most severe so far
         self.cut: ResponseDecision | None = None
@@ -388,7 +391,9 @@ class StreamJudge:
                 self.pending = []
                 return Step(b"", decision)
             if decision.effect == REDACT:
-                self._redact()
+                # From here on every event passes through redaction as it is released,
+                # whichever rule later events match: what is held may hold the finding.
+                self.redacting = True
         return Step(self._release(end))
 
     def unreadable(self, decision: ResponseDecision, chunk: bytes) -> Step:
@@ -434,10 +439,13 @@ class StreamJudge:
             out["mcp"] = mcp_of(event.value) or dict(EMPTY_MCP)
         return {"response": out}
 
-    def _redact(self) -> None:
-        """Redact the held events: findings in the window's text mapped back to the events
-        (a finding across events is replaced in the first, removed from the others), then
-        every other string of the events through redact()."""
+    def _redact(self, upto: int) -> None:
+        """Redact the events about to be released (`pending[:upto]`), with the text held
+        after them as look-ahead: a finding is judged with what follows it, so a prefix that
+        is itself a finding (`jane.doe@example.co` before `m` arrives) is never cut short.
+        A finding that runs from them into held events is replaced in the first event it
+        touches and removed from the others; every other string of the released events
+        passes through redact()."""
         window = self._window()
         spans: list[tuple[int, int, str]] = []
         for finding in sorted(
@@ -447,8 +455,11 @@ class StreamJudge:
                 continue
             if finding.end > len(self.context):
                 spans.append((max(finding.start, len(self.context)), finding.end, finding.kind))
+        released_end = len(self.context) + sum(len(e.text) for e in self.pending[:upto])
+        # Findings that start in the held text are left for when it is released.
+        spans = [span for span in spans if span[0] < released_end]
         position = len(self.context)
-        for event in self.pending:
+        for index, event in enumerate(self.pending):
             rewritten: list[tuple[Path, str]] = []
             for path, text in event.slots:
                 start, end = position, position + len(text)
@@ -462,8 +473,11 @@ class StreamJudge:
                         event.data = new  # the data of an event that is not JSON
                 rewritten.append((path, new))
             event.slots = rewritten
-            if isinstance(event.value, dict | list):
+            if index < upto and isinstance(event.value, dict | list):
                 cleaned = redact_value(event.value)
+                for path, text in event.slots:  # the answer text: judged in the window
+                    if path:
+                        _set_at(cleaned, path, text)
                 if cleaned != event.value:
                     event.value, event.changed = cleaned, True
         self.redactions += 1
@@ -477,6 +491,8 @@ class StreamJudge:
             while split > 0 and held < self.hold_chars:
                 split -= 1
                 held += len(self.pending[split].text)
+        if self.redacting and split:
+            self._redact(split)
         released, self.pending = self.pending[:split], self.pending[split:]
         self.held_max = max(self.held_max, sum(len(e.text) for e in self.pending))
         out = b"".join(e.encoded() for e in released)

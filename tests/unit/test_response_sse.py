@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from authz.policy.compiler import CompiledConfig
+from authz.detectors import redact
+from authz.policy.compiler import CompiledConfig, load
 from authz.policy.model import Limits
 from authz.response_path.judge import judge
 from authz.response_path.sse import EventParser, StreamJudge, Unreadable
@@ -40,6 +43,18 @@ policies:
 @pytest.fixture(params=ENGINES)
 def config(request: pytest.FixtureRequest, tmp_path: Path) -> CompiledConfig:
     return compile_policy(tmp_path, POLICY.format(mode=""), request.param)
+
+
+@pytest.fixture(scope="module")
+def redacting(tmp_path_factory: pytest.TempPathFactory) -> CompiledConfig:
+    """A policy that redacts whatever holds a secret or personal data."""
+    path = tmp_path_factory.mktemp("redacting") / "policy.yaml"
+    when = "pii(response.llm.text).size() > 0 || secrets(response.llm.text).size() > 0"
+    path.write_text(
+        "policies:\n  - name: p\n    default: allow\n    rules: []\n    response_rules:\n"
+        f"      - {{name: r, when: '{when}', effect: redact}}\n"
+    )
+    return load(str(path), "cel-cpp")
 
 
 def stream(config: CompiledConfig, hold: int = 64) -> StreamJudge:
@@ -192,3 +207,37 @@ def test_a_dry_run_stream_passes_unchanged(tmp_path: Path, engine: str) -> None:
     decision = judge_.decision
     assert decision is not None and decision.effect == "allow"
     assert decision.would is not None and decision.would.rule == "no-credentials"
+
+
+WORDS = [
+    "hello",
+    "jane.doe@example.com",
+    KEY,
+    "call",
+    "+1 415 555 0132",
+    "ok",
+    "4111 1111 1111 1111",
+    "bob@x.org",
+    " ",
+    "\n",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=30),
+    cuts=st.lists(st.integers(min_value=1, max_value=2000), max_size=12),
+)
+def test_a_redacted_stream_reads_as_the_whole_text_redacted(
+    redacting: CompiledConfig, words: list[str], cuts: list[int]
+) -> None:
+    """However the text is split into events, what the client reads is redact(text): each
+    finding is judged with the text that follows it (nothing cut short, nothing missed)."""
+    text = " ".join(words)
+    points = sorted({c % len(text) for c in cuts if c % len(text)})
+    parts = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+    judge_ = stream(redacting, hold=256)
+    released, cut = feed_all(judge_, [openai(p) for p in parts])
+    assert cut is None
+    events = [json.loads(e[6:]) for e in released.decode().split("\n\n") if e]
+    assert "".join(e["choices"][0]["delta"]["content"] for e in events) == redact(text)
