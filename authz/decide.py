@@ -20,6 +20,7 @@ from authz.decision import (
     INVALID_OUTPUT,
     NO_POLICY,
     REQUEST_ERROR,
+    RESOURCE_METADATA,
     RULE,
     UNAUTHENTICATED,
     UNKNOWN_POLICY,
@@ -30,6 +31,7 @@ from authz.decision import (
 from authz.detectors.classifier import ModelPending, Scoring
 from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
+from authz.identity.protected_resource import ProtectedResource, scope_challenge
 from authz.jsonrpc import DEFAULT_CODE, HTTP, deny_reply
 from authz.policy.values import format_double
 from authz.policy.compiler import (
@@ -139,16 +141,68 @@ def challenge(reason: str) -> str:
     return f'Bearer realm="authz", error="{code}", error_description="{reason}"'
 
 
-def _challenged(attrs: Attributes, decision: Decision) -> Decision:
+def _challenged(config: CompiledConfig, attrs: Attributes, decision: Decision) -> Decision:
     """Every 401 carries a challenge (RFC 9110 11.6.1): a deny with status 401 whose rule
     sets no WWW-Authenticate of its own gets the Bearer challenge for this caller's
-    identity. After the cache: the caller, not the cached decision, decides the text."""
-    if decision.allowed or decision.status != 401:
+    identity. A 403 from a rule with `insufficient_scope` gets the RFC 6750 3.1 challenge.
+    For the protected resource, every Bearer challenge names its metadata document
+    (RFC 9728 5.1). After the cache: the caller, not the cached decision, decides the text."""
+    if decision.allowed or decision.status not in (401, 403):
         return decision
-    if any(name == WWW_AUTHENTICATE for name, _ in (*decision.headers, *decision.response_headers)):
-        return decision
-    added = (*decision.response_headers, (WWW_AUTHENTICATE, challenge(attrs.identity.error)))
-    return dataclasses.replace(decision, response_headers=added)
+    resource = config.identity.protected_resource
+    if resource is not None and not resource.covers(attrs.request.path):
+        resource = None
+    if decision.status == 403:
+        scopes = _insufficient_scope(config, decision)
+        if not scopes:
+            return decision
+        text = scope_challenge(scopes, resource.metadata_url if resource else "")
+        added = (*decision.response_headers, (WWW_AUTHENTICATE, text))
+        return dataclasses.replace(decision, response_headers=added)
+    headers = (*decision.headers, *decision.response_headers)
+    if not any(name == WWW_AUTHENTICATE for name, _ in headers):
+        added = (*decision.response_headers, (WWW_AUTHENTICATE, challenge(attrs.identity.error)))
+        decision = dataclasses.replace(decision, response_headers=added)
+    return decision if resource is None else _name_metadata(decision, resource)
+
+
+def _insufficient_scope(config: CompiledConfig, decision: Decision) -> tuple[str, ...]:
+    """The scopes a denying rule declared missing (`insufficient_scope`), else ()."""
+    if decision.reason != RULE or decision.would_deny is not None:
+        return ()
+    policy = config.policy_named(decision.policy or "")
+    rule = next((r for r in policy.rules if r.name == decision.rule), None) if policy else None
+    return rule.insufficient_scope if rule is not None else ()
+
+
+def _name_metadata(decision: Decision, resource: ProtectedResource) -> Decision:
+    """Add `resource_metadata="..."` to each Bearer challenge that lacks it."""
+
+    def named(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (n, f'{v}, resource_metadata="{resource.metadata_url}"')
+            if n == WWW_AUTHENTICATE and v[:6].lower() == "bearer" and "resource_metadata=" not in v
+            else (n, v)
+            for n, v in headers
+        )
+
+    return dataclasses.replace(
+        decision, headers=named(decision.headers), response_headers=named(decision.response_headers)
+    )
+
+
+def metadata_answer(resource: ProtectedResource, decision_id: str) -> Decision:
+    """The RFC 9728 metadata document, which authz answers itself: a "deny" with status
+    200 and the document as its body, which Envoy passes to the client unchanged."""
+    return Decision(
+        allowed=False,
+        reason=RESOURCE_METADATA,
+        message=f"protected resource metadata for {resource.config.resource}",
+        decision_id=decision_id,
+        status=200,
+        response_headers=(("cache-control", "max-age=300"),),
+        body=resource.document,
+    )
 
 
 def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: str) -> Decision:
@@ -184,6 +238,11 @@ def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decis
 
 def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Steps[Decision]:
     """As `decide`, yielding while a model scores (the caller waits, then sends None)."""
+    resource = config.identity.protected_resource
+    if resource is not None and resource.is_metadata_request(
+        attrs.request.method, attrs.request.path
+    ):
+        return metadata_answer(resource, decision_id)
     config.functions.begin_request()
     named = config.policy_named(attrs.context.get(ROUTE_POLICY_KEY, ""))
     key = None
@@ -191,7 +250,7 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
         key = config.cache.key(named.name, named.cache_paths, attrs)
         cached = config.cache.get(key, decision_id)
         if cached is not None:
-            return _challenged(attrs, _as_jsonrpc(config, attrs, cached))
+            return _challenged(config, attrs, _as_jsonrpc(config, attrs, cached))
     # A route-selected policy needs only what its own expressions read (a chat route never
     # builds the MCP view); selection by `match` may run any policy.
     reads = named.reads if named is not None else config.reads
@@ -206,7 +265,7 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
     transient = config.functions.model is not None and decision.reason == EVALUATION_ERROR
     if key is not None and config.cache is not None and not transient:
         config.cache.put(key, decision)
-    return _challenged(attrs, _as_jsonrpc(config, attrs, decision))
+    return _challenged(config, attrs, _as_jsonrpc(config, attrs, decision))
 
 
 def _as_jsonrpc(config: CompiledConfig, attrs: Attributes, decision: Decision) -> Decision:

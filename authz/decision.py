@@ -32,6 +32,8 @@ INVALID_OUTPUT = "invalid_output"
 REQUEST_ERROR = "request_parse_error"
 INTERNAL_ERROR = "internal_error"
 CHECK_TIMEOUT = "check_timeout"  # the check ran past its time budget
+# authz answered the request itself (the RFC 9728 protected resource metadata document).
+RESOURCE_METADATA = "resource_metadata"
 
 # What the client reads when nothing more specific may be said.
 _CLIENT_MESSAGES = {
@@ -52,6 +54,7 @@ REASONS = (
     REQUEST_ERROR,
     INTERNAL_ERROR,
     CHECK_TIMEOUT,
+    RESOURCE_METADATA,
 )
 # What a config may add to a deny body (`deny_body: {include: [...]}`); by default the client
 # learns only the error text and the decision id, never policy or rule names.
@@ -77,6 +80,9 @@ class Decision:
     metadata: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # answered from the decision cache
     would_deny: Decision | None = None  # a dry-run policy's deny, allowed anyway
+    # What the client receives instead of the deny body, with `status` (the RFC 9728
+    # metadata document, status 200, which Envoy passes on unchanged); "" otherwise.
+    body: str = ""
     # A deny on an MCP route sent as the JSON-RPC answer to the request, with HTTP 200
     # instead of `status` (authz/jsonrpc.py); "" for every other deny.
     jsonrpc_body: str = ""

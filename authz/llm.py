@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from authz.celtypes import BOOL, DOUBLE, INT, STRING, list_of, nullable, record
+from authz.tokens import count as count_tokens
 
 MAX_MESSAGES = 1000
 MAX_PART_DEPTH = 8
@@ -45,6 +46,10 @@ MAX_TEXT_CHARS = 1 << 20
 MAX_ERRORS = 10
 # Base64 characters decoded from one file: enough for MAX_TEXT_CHARS bytes of text.
 MAX_BASE64_CHARS = (MAX_TEXT_CHARS // 3 + 1) * 4
+
+# Tokens the chat format adds around each message (role markers), and once to prime the reply
+# (OpenAI's published count for its chat models).
+MESSAGE_OVERHEAD = 3
 
 INT64 = 1 << 63
 INT32 = 1 << 31
@@ -68,6 +73,7 @@ TYPE = record(
     tool_calls=list_of(TOOL_CALL),
     model_text=STRING,
     input_chars=INT,
+    estimated_input_tokens=INT,
     error=STRING,
 )
 
@@ -135,8 +141,9 @@ class LlmView:
         else:
             self.more_errors.add(problem)
 
-    def as_cel(self) -> dict[str, Any]:
-        """The `llm` attribute."""
+    def as_cel(self, tokens: bool = False) -> dict[str, Any]:
+        """The `llm` attribute; `estimated_input_tokens` is counted only when `tokens` (a
+        loaded expression reads it), else 0."""
         prompt = "\n".join(m["text"] for m in self.messages if m["role"] == "user" and m["text"])
         system = "\n".join(
             [self.system_text] * bool(self.system_text)
@@ -167,8 +174,16 @@ class LlmView:
             "input_chars": sum(len(m["text"]) for m in self.messages)
             + len(self.system_text)
             + sum(len(t) for t in self.tool_results),
+            "estimated_input_tokens": self.input_tokens(model_text) if tokens else 0,
             "error": "; ".join(errors),
         }
+
+    def input_tokens(self, model_text: str) -> int:
+        """What the model reads, in cl100k_base tokens (authz/tokens.py), plus the chat
+        format's overhead: MESSAGE_OVERHEAD per message and once for the reply."""
+        if not self.provider:
+            return 0
+        return count_tokens(model_text) + MESSAGE_OVERHEAD * (len(self.messages) + 1)
 
 
 NOT_LLM = LlmView().as_cel()

@@ -97,7 +97,7 @@ def to_check_response(
         denied_response=external_auth_pb2.DeniedHttpResponse(
             status=http_status_pb2.HttpStatus(code=status),  # type: ignore[arg-type]
             headers=_options(headers),
-            body=decision.jsonrpc_body or deny_body(decision, include),
+            body=decision.jsonrpc_body or decision.body or deny_body(decision, include),
         ),
         dynamic_metadata=metadata,
     )

@@ -17,12 +17,19 @@ KEYS = Path("deploy/envoy/keys")
 DEMO_API_KEY = "demo-api-key-do-not-use-in-production"
 
 
+# The example pack's MCP route is an OAuth protected resource (identity.protected_resource):
+# a token for it names it in `aud` and carries the scopes its rules ask for.
+MCP_RESOURCE = "https://mcp.example.com/mcp"
+MCP_SCOPES = "tools:read tools:write"
+
+
 def demo_token(**overrides: Any) -> str:
-    """A token signed with the shipped demo key."""
+    """A token signed with the shipped demo key (good for the LLM gateway and /mcp)."""
     now = int(time.time())
     claims = {
         "iss": ISSUER,
-        "aud": AUDIENCE,
+        "aud": [AUDIENCE, MCP_RESOURCE],
+        "scope": MCP_SCOPES,
         "sub": "agent-7",
         "iat": now,
         "exp": now + 300,

@@ -203,6 +203,7 @@ def test_shipped_config_fails_closed() -> None:
         "envoy.filters.http.jwt_authn",
         EXT_AUTHZ_FILTER,
         EXT_PROC_FILTER,
+        "envoy.filters.http.rbac",
         "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.router",
     ]
@@ -449,3 +450,49 @@ def test_unreachable_authz_denies(
 
     assert upstream.requests() == []
     assert (envoy.stat("http.ingress.ext_authz.error") or 0) >= 2, envoy.log_text()
+
+
+GLOBAL_RATELIMIT_CONFIG = DEPLOY_ENVOY_DIR / "envoy-global-ratelimit.yaml"
+RATELIMIT_SERVICE_CONFIG = DEPLOY_DIR / "ratelimit" / "config.yaml"
+
+
+def _route_config(cfg: dict[str, Any], prefix: str, filter_name: str) -> dict[str, Any]:
+    (listener,) = cfg["static_resources"]["listeners"]
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    route = next(r for r in routes if r["match"].get("prefix") == prefix)
+    return route["typed_per_filter_config"][filter_name]
+
+
+def test_global_token_budgets_validate_and_match_the_local_ones(envoy_bin: Path) -> None:
+    """The many-Envoys variant of the token budgets: it validates, fails closed when the
+    rate limit service is away, charges the same cost from the same metadata behind the
+    same cost guard, and the service's limits are envoy.yaml's local budgets."""
+    assert GLOBAL_RATELIMIT_CONFIG in _envoy_config_files()
+    result = _validate(GLOBAL_RATELIMIT_CONFIG)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    shipped = yaml.safe_load(ENVOY_CONFIG.read_text(encoding="utf-8"))
+    global_ = yaml.safe_load(GLOBAL_RATELIMIT_CONFIG.read_text(encoding="utf-8"))
+    ratelimit = next(f for f in http_filters(global_) if f["name"].endswith(".ratelimit"))
+    assert ratelimit["typed_config"]["failure_mode_deny"] is True
+    names = [f["name"] for f in http_filters(global_)]
+    assert names.index("envoy.filters.http.rbac") < names.index("envoy.filters.http.ratelimit")
+    service = yaml.safe_load(RATELIMIT_SERVICE_CONFIG.read_text(encoding="utf-8"))
+    for prefix in ("/v1/", "/internal/v1/"):
+        local = _route_config(shipped, prefix, "envoy.filters.http.local_ratelimit")
+        remote = _route_config(global_, prefix, "envoy.filters.http.ratelimit")
+        assert remote["rate_limits"] == local["rate_limits"]
+        assert _route_config(global_, prefix, "envoy.filters.http.rbac") == _route_config(
+            shipped, prefix, "envoy.filters.http.rbac"
+        )
+        budgets = {
+            d["entries"][0]["value"]: d["token_bucket"]["max_tokens"]
+            for d in local["descriptors"]
+            if d["token_bucket"]["fill_interval"] == "60s"
+        }
+        assert service["domain"] == ratelimit["typed_config"]["domain"]
+        assert {
+            d["value"]: d["rate_limit"]["requests_per_unit"]
+            for d in service["descriptors"]
+            if "value" in d and d["rate_limit"]["unit"] == "minute"
+        } == budgets

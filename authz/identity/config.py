@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from authz.identity.jwks import JwksError, StaticJwks
 from authz.identity.jwt_verify import ALGORITHMS, SYMMETRIC
@@ -11,14 +14,16 @@ from authz.identity.model import (
     ApiKeysConfig,
     ClaimNames,
     IdentityConfig,
+    IntrospectionConfig,
     JwtAuthnConfig,
     JwtProviderConfig,
     MtlsConfig,
+    ProtectedResourceConfig,
     TokenLocation,
 )
 from authz.policy.reader import Reader
 
-SECTION_KEYS = {"jwt", "api_keys", "mtls", "jwt_authn"}
+SECTION_KEYS = {"jwt", "api_keys", "mtls", "jwt_authn", "protected_resource", "introspection"}
 PROVIDER_KEYS = {
     "issuer",
     "audiences",
@@ -35,6 +40,22 @@ PROVIDER_KEYS = {
     "max_token_bytes",
 }
 LOCATION_KEYS = {"header", "prefix", "query", "cookie"}
+RESOURCE_KEYS = {"resource", "authorization_servers", "scopes_supported"}
+INTROSPECTION_KEYS = {
+    "endpoint",
+    "client_id",
+    "client_secret_file",
+    "cache_seconds",
+    "negative_cache_seconds",
+    "timeout_seconds",
+    "audiences",
+    "from",
+    "groups_claim",
+    "scopes_claim",
+}
+# RFC 6749 3.3 scope-token: printable ASCII except space, '"' and '\\' (it goes into a
+# quoted challenge parameter).
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def _claims(reader: Reader, data: dict[str, Any], where: Any) -> ClaimNames:
@@ -125,6 +146,106 @@ def _provider(reader: Reader, raw: Any) -> JwtProviderConfig | None:
     )
 
 
+def scopes(reader: Reader, data: dict[str, Any], name: str, where: Any) -> tuple[str, ...]:
+    """A list of distinct RFC 6749 scope tokens under `name`."""
+    at = reader.key(data, name, where)
+    value = data.get(name)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        reader.issue(at, f"{name} must be a list of scopes")
+        return ()
+    for scope in value:
+        if not SCOPE_TOKEN.fullmatch(scope):
+            reader.issue(scope, f"{name}: '{scope}' is not a scope (no spaces, quotes or \\)")
+    reader.unique(list(value), f"scope in {name}")
+    return tuple(str(v) for v in value)
+
+
+def _https_url(reader: Reader, value: Any, where: Any, what: str, loopback_http: bool) -> str:
+    """An absolute https URL with a host and no fragment or query ("" after an issue);
+    http only to a loopback address when `loopback_http`."""
+    text = reader.text(value, where, what)
+    if text is None:
+        return ""
+    parts = urlsplit(str(text))
+    local = loopback_http and parts.scheme == "http" and _loopback(parts.hostname or "")
+    if (parts.scheme != "https" and not local) or not parts.hostname:
+        allowed = " (http only to a loopback address)" if loopback_http else ""
+        reader.issue(text, f"{what} must be an https URL{allowed}")
+        return ""
+    if parts.fragment or parts.query or "#" in text:
+        reader.issue(text, f"{what} must have no query or fragment")
+        return ""
+    return str(text)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _protected_resource(reader: Reader, raw: Any, where: Any) -> ProtectedResourceConfig | None:
+    data = reader.mapping(raw, where, "protected_resource", RESOURCE_KEYS)
+    resource = _https_url(reader, data.get("resource"), where, "resource", False)
+    at = reader.key(data, "authorization_servers", where)
+    servers = data.get("authorization_servers")
+    if not isinstance(servers, list) or not servers:
+        reader.issue(at, "authorization_servers must be a non-empty list of https URLs")
+        servers = []
+    urls = [_https_url(reader, s, at, "authorization_servers", False) for s in servers]
+    reader.unique([s for s in servers if isinstance(s, str)], "authorization server")
+    supported = ()
+    if "scopes_supported" in data:
+        supported = scopes(reader, data, "scopes_supported", where)
+    if not resource or not all(urls) or not urls:
+        return None
+    return ProtectedResourceConfig(resource, tuple(urls), supported)
+
+
+def _introspection(reader: Reader, raw: Any) -> IntrospectionConfig | None:
+    data = reader.mapping(raw, None, "introspection endpoint", INTROSPECTION_KEYS)
+    where = next(iter(data), None)
+    endpoint = _https_url(reader, data.get("endpoint"), where, "endpoint", True)
+    client_id = reader.text(data.get("client_id"), where, "client_id")
+    secret_at = reader.key(data, "client_secret_file", where)
+    path = reader.file(data.get("client_secret_file"), secret_at, "client_secret_file")
+    secret = ""
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                secret = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reader.issue(data["client_secret_file"], f"client_secret_file: cannot read: {exc}")
+        else:
+            if not secret:
+                reader.issue(data["client_secret_file"], "client_secret_file is empty")
+    timeout = reader.number(data, "timeout_seconds", where, 0.5)
+    if timeout <= 0:
+        reader.issue(reader.key(data, "timeout_seconds", where), "timeout_seconds must be > 0")
+    locations: list[TokenLocation] = []
+    raw_from = data.get("from")
+    for item in (raw_from if isinstance(raw_from, list) else [raw_from]) if raw_from else []:
+        location = _location(reader, item, reader.key(data, "from", where))
+        if location is not None:
+            locations.append(location)
+    config = IntrospectionConfig(
+        endpoint=endpoint,
+        client_id=str(client_id or ""),
+        client_secret=secret,
+        cache_seconds=reader.number(data, "cache_seconds", where, 60.0),
+        negative_cache_seconds=reader.number(data, "negative_cache_seconds", where, 5.0),
+        timeout_seconds=timeout,
+        audiences=reader.strings(data, "audiences", where),
+        locations=tuple(locations) or (BEARER,),
+        claims=_claims(reader, data, where),
+        client_secret_file=path or "",
+    )
+    return config if endpoint and client_id and secret and timeout > 0 else None
+
+
 def read_identity(reader: Reader, raw: Any, where: Any) -> IdentityConfig:
     """The identity section; absent means anonymous callers plus Envoy's jwt_authn payloads."""
     if raw is None:
@@ -167,4 +288,19 @@ def read_identity(reader: Reader, raw: Any, where: Any) -> IdentityConfig:
             )
             key = values.get("payload_key", "")
             jwt_authn = JwtAuthnConfig(str(key), _claims(reader, values, where))
-    return IdentityConfig(tuple(providers), api_keys, mtls, jwt_authn)
+    resource = None
+    if "protected_resource" in data:
+        at = reader.key(data, "protected_resource", where)
+        resource = _protected_resource(reader, data["protected_resource"], at)
+    raw_introspection = data.get("introspection", [])
+    listed = isinstance(raw_introspection, list) and bool(raw_introspection)
+    if "introspection" in data and not listed:
+        at = reader.key(data, "introspection", where)
+        reader.issue(at, "identity.introspection must be a non-empty list of endpoints")
+        raw_introspection = []
+    endpoints = [e for e in (_introspection(reader, r) for r in raw_introspection) if e]
+    reader.unique(
+        [r["endpoint"] for r in raw_introspection if isinstance(r, dict) and "endpoint" in r],
+        "introspection endpoint",
+    )
+    return IdentityConfig(tuple(providers), api_keys, mtls, jwt_authn, resource, tuple(endpoints))

@@ -22,6 +22,10 @@ BAD_ISSUER = "bad_issuer"
 MISSING_CLAIM = "missing_claim"
 UNKNOWN_API_KEY = "unknown_api_key"
 UNTRUSTED_DOMAIN = "untrusted_trust_domain"
+INACTIVE = "inactive_token"  # RFC 7662: the authorization server says `active: false`
+INTROSPECTION_FAILED = "introspection_failed"  # endpoint down, slow or answering nonsense
+# Methods whose identity comes from a bearer token (audience binding applies to them).
+TOKEN_METHODS = frozenset({"jwt", "jwt_authn", "introspection"})
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,32 @@ class JwtAuthnConfig:
 
 
 @dataclass(frozen=True)
+class ProtectedResourceConfig:
+    """This service as an OAuth 2.1 resource server (RFC 9728): the resource identifier
+    tokens must be bound to (RFC 8707) and what its metadata document advertises."""
+
+    resource: str
+    authorization_servers: tuple[str, ...]
+    scopes_supported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IntrospectionConfig:
+    """One RFC 7662 introspection endpoint for opaque tokens."""
+
+    endpoint: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    cache_seconds: float = 60.0
+    negative_cache_seconds: float = 5.0
+    timeout_seconds: float = 0.5
+    audiences: tuple[str, ...] = ()
+    locations: tuple[TokenLocation, ...] = (BEARER,)
+    claims: ClaimNames = ClaimNames()
+    client_secret_file: str = ""
+
+
+@dataclass(frozen=True)
 class IdentityConfig:
     """The top-level `identity:` section."""
 
@@ -151,3 +181,5 @@ class IdentityConfig:
     api_keys: ApiKeysConfig | None = None
     mtls: MtlsConfig | None = None
     jwt_authn: JwtAuthnConfig | None = JwtAuthnConfig()
+    protected_resource: ProtectedResourceConfig | None = None
+    introspection: tuple[IntrospectionConfig, ...] = ()

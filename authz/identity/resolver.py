@@ -1,9 +1,11 @@
 """Fuse every configured proof into one Identity.
 
-Precedence: Envoy's jwt_authn payload (already verified by Envoy) > a JWT verified here > an
-API key > an mTLS SPIFFE ID. A credential that is presented but fails is final: the caller is
-unauthenticated with that reason, and no weaker proof is tried in its place. The peer's
-SPIFFE ID is filled in whatever the method.
+Precedence: Envoy's jwt_authn payload (already verified by Envoy) > a bearer token (a JWT
+verified here, or an opaque token introspected) > an API key > an mTLS SPIFFE ID. A
+credential that is presented but fails is final: the caller is unauthenticated with that
+reason, and no weaker proof is tried in its place. The peer's SPIFFE ID is filled in
+whatever the method. With a protected resource configured, a bearer token presented to it
+must name it in `aud` (RFC 8707), else it is refused as `bad_audience`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jwt
+
 from authz.attributes import Attributes
 from authz.identity import model
 from authz.identity.apikey import ApiKey, ApiKeyStore, key_identity
+from authz.identity.introspection import Introspector
 from authz.identity.jwks import RemoteJwks, StaticJwks
 from authz.identity.jwt_verify import JwtProvider, JwtVerifier, TokenRejected, claims_identity
 from authz.identity.model import Identity, IdentityConfig, TokenLocation
 from authz.identity.mtls import spiffe_id
+from authz.identity.protected_resource import ProtectedResource
 
 JWT_AUTHN_NAMESPACE = "envoy.filters.http.jwt_authn"
 
@@ -72,7 +78,14 @@ class IdentityResolver:
                 )
             providers.append(JwtProvider(provider, jwks))
         self.jwt = JwtVerifier(providers)
-        self.locations = list(dict.fromkeys(loc for p in config.jwt for loc in p.locations))
+        self.introspector = Introspector(config.introspection) if config.introspection else None
+        introspected = [loc for i in config.introspection for loc in i.locations]
+        self.introspected = frozenset(introspected)
+        jwt_locations = [loc for p in config.jwt for loc in p.locations]
+        self.locations = list(dict.fromkeys([*jwt_locations, *introspected]))
+        self.protected_resource = (
+            ProtectedResource(config.protected_resource) if config.protected_resource else None
+        )
 
     def start(self) -> None:
         """Fetch remote key sets once, bounded, before serving."""
@@ -90,9 +103,29 @@ class IdentityResolver:
             or self._mtls(spiffe, domain)
             or Identity(error=model.MISSING)
         )
+        identity = self._bound(attrs, identity)
         if not (spiffe or domain):
             return identity
         return dataclasses.replace(identity, spiffe_id=spiffe, trust_domain=domain)
+
+    def _bound(self, attrs: Attributes, identity: Identity) -> Identity:
+        """RFC 8707 audience binding: a token presented to the protected resource must have
+        been issued for it."""
+        resource = self.protected_resource
+        if (
+            resource is None
+            or not identity.authenticated
+            or identity.method not in model.TOKEN_METHODS
+            or not resource.covers(attrs.request.path)
+            or resource.accepts(identity.audiences)
+        ):
+            return identity
+        return Identity(
+            method=identity.method,
+            issuer=identity.issuer,
+            error=model.BAD_AUDIENCE,
+            claims={"detail": f"token audience does not include {resource.config.resource}"},
+        )
 
     def _jwt_authn(self, attrs: Attributes) -> Identity | None:
         cfg = self.config.jwt_authn
@@ -117,13 +150,27 @@ class IdentityResolver:
         if len(tokens) > 1:
             where = ", ".join(sorted({loc.describe() for loc, _ in tokens}))
             return Identity(method="jwt", error=model.MULTIPLE, claims={"detail": where})
-        token = tokens[0][1]
+        location, token = tokens[0]
         if token is None:
             return Identity(method="jwt", error=model.MALFORMED)
+        opaque = location in self.introspected and not self._trusted_jwt(token)
+        if self.introspector is not None and opaque:
+            return self.introspector.identity(token)
         try:
             return self.jwt.identity(token)
         except TokenRejected as exc:
             return Identity(method="jwt", issuer=exc.issuer, error=exc.reason)
+
+    def _trusted_jwt(self, token: str) -> bool:
+        """A JWT whose (unverified) issuer a jwt provider trusts; any other bearer token is
+        opaque and goes to introspection."""
+        if token.count(".") != 2 or not self.jwt.providers:
+            return False
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return False
+        return unverified.get("iss") in self.jwt.providers
 
     def _api_key(self, attrs: Attributes) -> Identity | None:
         cfg = self.config.api_keys

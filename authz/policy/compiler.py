@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authz import tokens
 from authz.cache import DecisionCache, key_paths
 from authz.celtypes import DOUBLE, STRING, CelType, list_of, non_null, of_value
 from authz.errors import ConfigError, ConfigIssue
@@ -67,6 +68,7 @@ class CompiledRule:
     metadata: tuple[tuple[str, CompiledExpr], ...]
     deny_as: str | None = None  # None: the policy's (authz/jsonrpc.py)
     jsonrpc_code: int | None = None  # None: jsonrpc.DEFAULT_CODE
+    insufficient_scope: tuple[str, ...] = ()  # a 403 with the RFC 6750 3.1 challenge
 
 
 @dataclass(frozen=True)
@@ -252,8 +254,10 @@ class _Compiler:
                 rule.response_headers, f"{where} response header", "header"
             ),
             metadata=self.values(rule.metadata, f"{where} metadata", "metadata"),
-            deny_as=rule.deny_as,
+            # MCP clients read a missing scope from the 403's challenge, not from JSON-RPC.
+            deny_as="http" if rule.insufficient_scope else rule.deny_as,
             jsonrpc_code=rule.jsonrpc_code,
+            insufficient_scope=rule.insufficient_scope,
         )
         return compiled if when is not None else None
 
@@ -305,6 +309,7 @@ def _files(config: Config) -> tuple[str, ...]:
     names += [p.jwks_file for p in config.identity.jwt if p.jwks_file]
     if config.identity.api_keys is not None:
         names.append(config.identity.api_keys.file)
+    names += [i.client_secret_file for i in config.identity.introspection]
     return tuple(names)
 
 
@@ -317,6 +322,8 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
     if compiler.issues:
         raise ConfigError(compiler.issues)
     reads = frozenset(r for e in _all_exprs(policies) for r in e.reads)
+    if reads & {("llm", "estimated_input_tokens"), ("llm", None)}:
+        tokens.preload()  # the BPE ranks load in ~0.4 s: at load, not on a request
     # A 401 names why the credential was refused (WWW-Authenticate), so a policy that can
     # answer 401 needs the identity resolved as much as one that reads it.
     needs_identity = any(root == "identity" for root, _ in reads) or any(

@@ -9,7 +9,7 @@ from authz.decision import DENY_BODY_FIELDS
 from authz.detectors.config import read_detectors
 from authz.errors import ConfigError
 from authz.identity.apikey import ApiKey, load_api_keys
-from authz.identity.config import read_identity
+from authz.identity.config import read_identity, scopes
 from authz.jsonrpc import DENY_AS, HTTP, valid_code
 from authz.policy.engines import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
@@ -53,6 +53,7 @@ RULE_KEYS = {
     "metadata",
     "deny_as",
     "jsonrpc_code",
+    "insufficient_scope",
 }
 LIMIT_KEYS = {
     "max_body_bytes",
@@ -138,8 +139,28 @@ class _Reader(Reader):
             ),
             metadata=self.expressions(data.get("metadata"), name or where, "metadata", False),
             **self.jsonrpc(data, name or where, effect),
+            insufficient_scope=self.insufficient_scope(data, name or where, effect, status),
         )
         return rule if name and when and effect else None
+
+    def insufficient_scope(
+        self, data: dict[str, Any], where: Any, effect: str | None, status: int | None
+    ) -> tuple[str, ...]:
+        """A deny rule's `insufficient_scope: [SCOPE, ...]`: its deny is a 403 with the
+        RFC 6750 3.1 challenge naming them, sent as HTTP whatever the policy's deny_as."""
+        if "insufficient_scope" not in data:
+            return ()
+        at = self.key(data, "insufficient_scope", where)
+        wanted = scopes(self, data, "insufficient_scope", where)
+        if not wanted and isinstance(data["insufficient_scope"], list):
+            self.issue(at, "insufficient_scope must name at least one scope")
+        if effect == ALLOW:
+            self.issue(at, "insufficient_scope applies to a deny, not an allow")
+        if status not in (None, 403):
+            self.issue(at, "a rule with insufficient_scope answers 403 (drop its status)")
+        if data.get("deny_as", "http") != "http":
+            self.issue(at, "a rule with insufficient_scope is answered over HTTP (deny_as: http)")
+        return wanted
 
     def jsonrpc(self, data: dict[str, Any], where: Any, effect: str | None) -> dict[str, Any]:
         """A rule's `deny_as` and `jsonrpc_code` (how its deny is sent on an MCP route)."""

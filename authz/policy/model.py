@@ -53,6 +53,7 @@ class Rule:
     metadata: dict[str, Located] = field(default_factory=dict)
     deny_as: str | None = None  # http, jsonrpc or tool_error (authz/jsonrpc.py); None: policy's
     jsonrpc_code: int | None = None  # the JSON-RPC error code of a deny sent as JSON-RPC
+    insufficient_scope: tuple[str, ...] = ()  # a 403 naming the scopes wanted (RFC 6750 3.1)
 
 
 @dataclass(frozen=True)

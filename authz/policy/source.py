@@ -66,7 +66,31 @@ def _loader_for(origin: SourceFile) -> type:
         return value
 
     Loader.add_constructor("tag:yaml.org,2002:str", construct_str)
+    Loader.construct_mapping = _unique_keys(Loader.construct_mapping)  # type: ignore[method-assign]
     return Loader
+
+
+def _unique_keys(construct: Any) -> Any:
+    """A mapping that names a key twice is refused at the second one: YAML would keep the
+    last silently, so a repeated `when:` or `effect:` could turn a deny into an allow."""
+
+    def construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{key_node.value}' (first at line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return construct(loader, node, deep)
+
+    return construct_mapping
 
 
 def load_yaml(path: str) -> tuple[Any, SourceFile]:

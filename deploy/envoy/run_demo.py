@@ -54,9 +54,11 @@ Run these from the repository root.
   curl -s -i http://127.0.0.1:10000/v1/chat/completions -H 'content-type: application/json' \\
     -d '{{"model": "gpt-4o", "messages": [{{"role": "user", "content": "my key: {aws_key}"}}]}}'
 
-  # an MCP tool call by an agent (a JWT whose subject is agent-support): a tool it is
-  # listed for passes; another one is answered with a tool error, and the session goes on
-  AGENT=$({token_for} agent-support)
+  # an MCP tool call by an agent (a JWT for the MCP resource, with its scopes, whose
+  # subject is agent-support): a tool it is listed for passes; another one is answered
+  # with a tool error, and the session goes on
+  AGENT=$({token_for} agent-support \\
+      --audience https://mcp.example.com/mcp --claim 'scope=tools:read tools:write')
   curl -s http://127.0.0.1:10000/mcp -H "authorization: Bearer $AGENT" \\
     -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \\
     -d '{{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
