@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from authz import __version__
-from authz.policy.engines import ENGINE_NAMES
+from authz.policy.engine import ENGINE_NAMES
 
 EXAMPLE = "deploy/envoy/policies/example.yaml"
 _Sub = Any  # argparse's private _SubParsersAction

@@ -33,7 +33,7 @@ from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
 from authz.identity.protected_resource import ProtectedResource, scope_challenge
 from authz.jsonrpc import DEFAULT_CODE, HTTP, deny_reply
-from authz.policy.values import format_double
+from authz.policy.engine.values import format_double
 from authz.policy.compiler import (
     PRECOMPUTED,
     CompiledConfig,

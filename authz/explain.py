@@ -33,7 +33,7 @@ from authz.decision import DEFAULT, UNAUTHENTICATED, Decision
 from authz.detectors import redact as redact_text
 from authz.errors import EvaluationError, RequestError
 from authz.policy.compiler import PRECOMPUTED, CompiledConfig, CompiledExpr
-from authz.policy.engines import CompileFailure, Program
+from authz.policy.engine import CompileFailure, Program
 from authz.policy.references import detector_calls
 
 TRUE, FALSE, ERROR, NOT_EVALUATED = "true", "false", "error", "not_evaluated"

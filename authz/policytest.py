@@ -28,7 +28,7 @@ from typing import Any
 from authz.decision import REASONS, Decision, record
 from authz.errors import ConfigError, ConfigIssue, NoTests, RequestError
 from authz.policy.compiler import CompiledConfig, compile_config
-from authz.policy.engines import ENGINE_NAMES
+from authz.policy.engine import ENGINE_NAMES
 from authz.policy.loader import load_config
 from authz.policy.reader import Reader, did_you_mean
 from authz.policy.source import Located, load_yaml, plain

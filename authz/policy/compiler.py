@@ -12,7 +12,7 @@ from authz.errors import ConfigError, ConfigIssue
 from authz.functions import FunctionLibrary
 from authz.identity.resolver import IdentityResolver
 from authz.policy.checker import check
-from authz.policy.engines import CompileFailure, Engine, Program, make_engine
+from authz.policy.engine import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
 from authz.policy.references import Read, analyse, detector_calls

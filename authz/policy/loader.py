@@ -11,7 +11,7 @@ from authz.errors import ConfigError
 from authz.identity.apikey import ApiKey, load_api_keys
 from authz.identity.config import read_identity, scopes
 from authz.jsonrpc import DENY_AS, HTTP, valid_code
-from authz.policy.engines import ENGINE_NAMES
+from authz.policy.engine import ENGINE_NAMES
 from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
 from authz.policy.reader import Reader, did_you_mean
 from authz.policy.source import Located, load_yaml, plain

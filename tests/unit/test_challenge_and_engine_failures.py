@@ -20,7 +20,7 @@ from authz.decision import Decision, record
 from authz.errors import EngineFailure, EvaluationError
 from authz.functions import CelFunction, FunctionLibrary
 from authz.policy.compiler import CompiledConfig
-from authz.policy.engines import make_engine
+from authz.policy.engine import make_engine
 from authz.policy.schema import ROOTS
 from authz.response import to_check_response
 from tests.support import tokens

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from authz.errors import EvaluationError
-from authz.policy.engines import CompileFailure, Engine, make_engine
+from authz.policy.engine import CompileFailure, Engine, make_engine
 from authz.policy.schema import ROOTS
 
 ENGINES = ("cel-cpp", "cel-python")

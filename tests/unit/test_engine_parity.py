@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from authz.errors import EvaluationError
-from authz.policy.engines import make_engine
+from authz.policy.engine import make_engine
 from authz.policy.schema import ROOTS
 
 ERROR = object()
