@@ -1,4 +1,4 @@
-"""One small interface over the two CEL engines.
+"""The interface both CEL engines implement (imports nothing of theirs).
 
 `cel-cpp` (cel-expr-python, Google's C++ runtime) is the default; `cel-python` (celpy, pure
 Python) is the portable one. An engine compiles an expression once into a Program; per
@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from authz.errors import EngineFailure, EvaluationError
-from authz.functions import FunctionLibrary
-from authz.policy.model import Limits
+from authz.errors import EngineFailure
 
 _log = logging.getLogger("authz.engine")
 
@@ -58,30 +56,3 @@ class Engine(Protocol):
 
 
 ENGINE_NAMES = ("cel-cpp", "cel-python")
-
-
-def make_engine(name: str, roots: list[str], library: FunctionLibrary | None = None) -> Engine:
-    """Build an engine by its config name (`cel-cpp` or `cel-python`) with the project's
-    functions registered."""
-    library = library or FunctionLibrary(Limits().max_scan_chars)
-    if name == "cel-cpp":
-        from authz.policy.cel_cpp import CppEngine
-
-        return CppEngine(roots, library)
-    if name == "cel-python":
-        from authz.policy.cel_py import PyEngine
-
-        return PyEngine(roots, library)
-    raise ValueError(f"unknown engine {name!r} (choose one of: {', '.join(ENGINE_NAMES)})")
-
-
-__all__ = [
-    "ENGINE_NAMES",
-    "CompileFailure",
-    "Engine",
-    "EngineFailure",
-    "EvaluationError",
-    "Program",
-    "engine_failure",
-    "make_engine",
-]

@@ -9,8 +9,8 @@ from cel_expr_python import cel
 
 from authz.errors import EvaluationError
 from authz.functions import CelFunction, FunctionLibrary
-from authz.policy.engines import CompileFailure, engine_failure
-from authz.policy.values import TYPE_NAMES, sorted_map
+from authz.policy.engine.base import CompileFailure, engine_failure
+from authz.policy.engine.values import TYPE_NAMES, sorted_map
 
 _ERROR = re.compile(r"<input>:(\d+):(\d+): ([^\n]*)")
 

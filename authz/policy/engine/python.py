@@ -46,8 +46,8 @@ from celpy.evaluation import CELEvalError
 
 from authz.errors import EvaluationError
 from authz.functions import CelFunction, FunctionLibrary
-from authz.policy.engines import CompileFailure, engine_failure
-from authz.policy.values import TYPE_NAMES, format_double, sorted_map
+from authz.policy.engine.base import CompileFailure, engine_failure
+from authz.policy.engine.values import TYPE_NAMES, format_double, sorted_map
 
 # celpy logs every evaluation error at debug level through its own loggers; keep them quiet.
 logging.getLogger("celpy").setLevel(logging.WARNING)
