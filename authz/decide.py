@@ -33,7 +33,6 @@ from authz.errors import EvaluationError, RequestError
 from authz.identity.model import MISSING, MULTIPLE, Identity
 from authz.identity.protected_resource import ProtectedResource, scope_challenge
 from authz.jsonrpc import DEFAULT_CODE, HTTP, deny_reply
-from authz.policy.engine.values import format_double
 from authz.policy.compiler import (
     PRECOMPUTED,
     CompiledConfig,
@@ -41,6 +40,7 @@ from authz.policy.compiler import (
     CompiledPolicy,
     CompiledRule,
 )
+from authz.policy.engine.values import format_double
 
 ROUTE_POLICY_KEY = "policy"
 WWW_AUTHENTICATE = "www-authenticate"
