@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from authz.policy.model import Limits
 
 BODY_FIELDS = ("text", "json", "truncated", "size", "content_type", "error")
@@ -17,6 +19,10 @@ LONE_SURROGATE = "body holds an unpaired UTF-16 surrogate"
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Values a body may hold: past this, building the Python objects alone would cost more
+# than a check's CPU budget (a 1 MB body of `0,` is 450,000 of them). Such a body is not
+# parsed: body.json is null and body.error says why, so a policy reading it denies.
+MAX_JSON_VALUES = 65536
 
 
 def _int(text: str) -> int | float:
@@ -31,21 +37,38 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """True when containers nest deeper than limit (iterative: no recursion on hostile input)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+def _bounds(raw: bytes, limit: int) -> str | None:
+    """Why a JSON text is not to be parsed (more values than MAX_JSON_VALUES, containers
+    nested deeper than `limit`), read from the text at C speed before anything is built:
+    brackets and commas counted in the raw text (an upper bound: strings may hold some),
+    and only when that is over a bound, again outside strings (numpy: quotes that no odd
+    run of backslashes escapes open and close them), with nesting as a running sum over
+    the brackets. No recursion, no walk over the value, no regular expression per string."""
+    opens = raw.count(b"[") + raw.count(b"{")
+    if opens + raw.count(b",") + 1 <= MAX_JSON_VALUES and opens <= limit:
+        return None
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    quote = codes == 34
+    if b"\\" in raw:  # a quote after an odd run of backslashes is escaped
+        slash = codes == 92
+        index = np.arange(len(codes))
+        last_other = np.maximum.accumulate(np.where(slash, -1, index))
+        run = np.zeros(len(codes), dtype=np.int64)
+        run[1:] = index[:-1] - last_other[:-1]  # backslashes right before each byte
+        quote &= run % 2 == 0
+    outside = np.cumsum(quote) % 2 == 0  # a closing quote counts as outside: harmless
+    step = (codes == 91).astype(np.int32)  # [
+    step += codes == 123  # {
+    opens = int(np.count_nonzero(step.astype(bool) & outside))
+    if opens + int(np.count_nonzero((codes == 44) & outside)) + 1 > MAX_JSON_VALUES:
+        return f"JSON of more than {MAX_JSON_VALUES} values; not parsed"
+    if opens > limit:
+        step -= codes == 93  # ]
+        step -= codes == 125  # }
+        step *= outside
+        if int(step.cumsum().max()) > limit:
+            return f"JSON nested deeper than {limit}"
+    return None
 
 
 class _Duplicates:
@@ -134,6 +157,9 @@ def parse_json(raw: bytes, limits: Limits) -> ParsedJson:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return ParsedJson(None, f"body is not valid UTF-8 (byte {exc.start})")
+    refused = _bounds(raw, limits.max_json_depth)
+    if refused is not None:
+        return ParsedJson(None, refused)
     duplicates = _Duplicates()
     try:
         value = json.loads(
@@ -145,8 +171,6 @@ def parse_json(raw: bytes, limits: Limits) -> ParsedJson:
         return ParsedJson(None, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
     except ValueError as exc:
         return ParsedJson(None, f"invalid JSON: {exc}")
-    if _depth_exceeds(value, limits.max_json_depth):
-        return ParsedJson(None, f"JSON nested deeper than {limits.max_json_depth}")
     if duplicates.key is not None:
         where = _path_to(value, duplicates.holder)
         return ParsedJson(None, f"duplicate key {_short(duplicates.key)} at {where}")

@@ -348,6 +348,15 @@ _ROT13_HINT = compile_re(r"\brot-?\s?13\b|\bcaesar\b")
 
 # A fake conversation turn: role markers for two different roles at line starts.
 _TURN = compile_re(r"(?:^|\n)[ \t]*(human|assistant|system|user|ai)[ \t]*:[ \t]*\S")
+_ROLES = ("human", "assistant", "system", "user", "ai")
+# For each role, a turn of any other role: two searches tell whether two roles take turns,
+# however many turns of one role the text holds.
+_OTHER_TURN = {
+    role: compile_re(
+        r"(?:^|\n)[ \t]*(" + "|".join(r for r in _ROLES if r != role) + r")[ \t]*:[ \t]*\S"
+    )
+    for role in _ROLES
+}
 
 # Look-alike letters (Cyrillic, Greek) and digits used as letters, folded to Latin for a
 # second reading of the text; the first reading keeps them, for non-Latin phrases.
@@ -567,7 +576,8 @@ def _signals(text: str) -> set[str]:
         if not _ANY_SIGNAL.search(reading):
             continue
         found.update(name for name, pattern in _SIGNALS if pattern.search(reading))
-        if len({m.group(1) for m in _TURN.finditer(reading)}) >= 2:
+        turn = _TURN.search(reading)
+        if turn is not None and _OTHER_TURN[turn.group(1)].search(reading):
             found.add("delimiter_spoofing")
         if "role_hijack" not in found and hijack_markers(reading) >= HIJACK_MARKERS:
             found.add("role_hijack")
