@@ -15,11 +15,11 @@ from google.protobuf import json_format
 
 from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from authz.body import LONE_SURROGATE, BodyView
+from authz.config.model import Limits
 from authz.errors import RequestError
 from authz.identity.model import ANONYMOUS, Identity
 from authz.llm import llm_view
 from authz.mcp import mcp_view
-from authz.policy.model import Limits
 from authz.policy.references import Read
 
 MAX_QUERY_FIELDS = 1000

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from authz.policy.model import Limits
+from authz.config.model import Limits
 
 BODY_FIELDS = ("text", "json", "truncated", "size", "content_type", "error")
 LONE_SURROGATE = "body holds an unpaired UTF-16 surrogate"

@@ -25,13 +25,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from authz.config.reader import Reader, did_you_mean
+from authz.config.source import Located, load_yaml, plain
 from authz.decision import REASONS, Decision, record
 from authz.errors import ConfigError, ConfigIssue, NoTests, RequestError
 from authz.policy.compiler import CompiledConfig, compile_config
 from authz.policy.engine import ENGINE_NAMES
 from authz.policy.loader import load_config
-from authz.policy.reader import Reader, did_you_mean
-from authz.policy.source import Located, load_yaml, plain
 from authz.request_file import to_check_request
 from authz.response import dynamic_metadata
 from authz.service import check

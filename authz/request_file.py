@@ -20,8 +20,8 @@ from google.protobuf import struct_pb2
 
 from authz._proto.envoy.config.core.v3 import address_pb2
 from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
+from authz.config.reader import did_you_mean
 from authz.errors import RequestError
-from authz.policy.reader import did_you_mean
 
 KEYS = {
     "method",

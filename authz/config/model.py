@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from authz.config.identity import ApiKey, IdentityConfig
+from authz.config.source import Located, SourceFile
 from authz.detectors.classifier import DetectorsConfig
-from authz.identity.apikey import ApiKey
-from authz.identity.model import IdentityConfig
-from authz.policy.source import Located, SourceFile
 
 ALLOW, DENY = "allow", "deny"
 

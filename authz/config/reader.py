@@ -7,8 +7,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from authz.config.source import Located, SourceFile
 from authz.errors import ConfigIssue
-from authz.policy.source import Located, SourceFile
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:

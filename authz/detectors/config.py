@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from authz.config.reader import Reader
 from authz.detectors.classifier import (
     DetectorsConfig,
     InjectionModel,
     ModelLoadError,
     ModelSettings,
 )
-from authz.policy.reader import Reader
 
 SECTION_KEYS = {"injection_model"}
 MODEL_KEYS = {

@@ -14,24 +14,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
+from authz.config.identity import ApiKey
+from authz.config.reader import Reader
+from authz.config.source import load_yaml, plain
 from authz.identity.model import Identity, strings
-from authz.policy.reader import Reader
-from authz.policy.source import load_yaml, plain
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 KEY_FIELDS = {"name", "sha256", "attributes"}
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """One stored key: its name, hash and attributes."""
-
-    name: str
-    digest: bytes
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 def load_api_keys(path: str, reader: Reader) -> list[ApiKey]:

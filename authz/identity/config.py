@@ -7,9 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from authz.identity.jwks import JwksError, StaticJwks
-from authz.identity.jwt_verify import ALGORITHMS, SYMMETRIC
-from authz.identity.model import (
+from authz.config.identity import (
     BEARER,
     ApiKeysConfig,
     ClaimNames,
@@ -21,7 +19,9 @@ from authz.identity.model import (
     ProtectedResourceConfig,
     TokenLocation,
 )
-from authz.policy.reader import Reader
+from authz.config.reader import Reader
+from authz.identity.jwks import JwksError, StaticJwks
+from authz.identity.jwt_verify import ALGORITHMS, SYMMETRIC
 
 SECTION_KEYS = {"jwt", "api_keys", "mtls", "jwt_authn", "protected_resource", "introspection"}
 PROVIDER_KEYS = {
@@ -222,7 +222,7 @@ def _introspection(reader: Reader, raw: Any) -> IntrospectionConfig | None:
         else:
             if not secret:
                 reader.issue(data["client_secret_file"], "client_secret_file is empty")
-    timeout = reader.number(data, "timeout_seconds", where, 0.5)
+    timeout = reader.number(data, "timeout_seconds", where, 0.2)
     if timeout <= 0:
         reader.issue(reader.key(data, "timeout_seconds", where), "timeout_seconds must be > 0")
     locations: list[TokenLocation] = []

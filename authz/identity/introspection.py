@@ -43,10 +43,11 @@ from typing import Any
 
 import cachetools
 
+from authz.config.identity import IntrospectionConfig
 from authz.identity import model
 from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
 from authz.identity.jwt_verify import claims_identity
-from authz.identity.model import Identity, IntrospectionConfig, strings
+from authz.identity.model import Identity, strings
 
 _log = logging.getLogger("authz.identity.introspection")
 

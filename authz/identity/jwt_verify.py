@@ -18,9 +18,10 @@ import cachetools
 import jwt
 
 from authz.body import holds_lone_surrogate
+from authz.config.identity import ClaimNames, JwtProviderConfig
 from authz.identity import model
 from authz.identity.jwks import Jwks
-from authz.identity.model import Identity, JwtProviderConfig, strings
+from authz.identity.model import Identity, strings
 
 # The key types each algorithm family may be verified with.
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "HS": "oct", "Ed": "OKP"}
@@ -110,7 +111,7 @@ class JwtProvider:
         return claims
 
 
-def claims_identity(claims: dict[str, Any], method: str, names: model.ClaimNames) -> Identity:
+def claims_identity(claims: dict[str, Any], method: str, names: ClaimNames) -> Identity:
     """An authenticated Identity from verified claims."""
     scopes: tuple[str, ...] = ()
     for name in names.scopes:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from authz.identity.model import ProtectedResourceConfig
+from authz.config.identity import ProtectedResourceConfig
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 METADATA_METHODS = frozenset({"GET", "HEAD"})

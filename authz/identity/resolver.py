@@ -16,12 +16,13 @@ from typing import Any
 import jwt
 
 from authz.attributes import Attributes
+from authz.config.identity import ApiKey, IdentityConfig, TokenLocation
 from authz.identity import model
-from authz.identity.apikey import ApiKey, ApiKeyStore, key_identity
+from authz.identity.apikey import ApiKeyStore, key_identity
 from authz.identity.introspection import Introspector
 from authz.identity.jwks import RemoteJwks, StaticJwks
 from authz.identity.jwt_verify import JwtProvider, JwtVerifier, TokenRejected, claims_identity
-from authz.identity.model import Identity, IdentityConfig, TokenLocation
+from authz.identity.model import Identity
 from authz.identity.mtls import spiffe_id
 from authz.identity.protected_resource import ProtectedResource
 

@@ -8,16 +8,16 @@ from typing import Any
 from authz import tokens
 from authz.cache import DecisionCache, key_paths
 from authz.celtypes import DOUBLE, STRING, CelType, list_of, non_null, of_value
+from authz.config.model import ALLOW, Config, Limits, Policy, Rule
+from authz.config.source import Located
 from authz.errors import ConfigError, ConfigIssue
 from authz.functions import FunctionLibrary
 from authz.identity.resolver import IdentityResolver
 from authz.policy.checker import check
 from authz.policy.engine import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
-from authz.policy.model import ALLOW, Config, Limits, Policy, Rule
 from authz.policy.references import Read, analyse, detector_calls
 from authz.policy.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
-from authz.policy.source import Located
 from authz.response_path.rules import ResponseRules, compile_response_rules, root_position
 
 PRECOMPUTED = "_fn"  # the variable holding precomputed detector results

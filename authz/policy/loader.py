@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from authz.config.identity import ApiKey
+from authz.config.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
+from authz.config.reader import Reader, did_you_mean
+from authz.config.source import Located, load_yaml, plain
 from authz.decision import DENY_BODY_FIELDS
 from authz.detectors.config import read_detectors
 from authz.errors import ConfigError
-from authz.identity.apikey import ApiKey, load_api_keys
+from authz.identity.apikey import load_api_keys
 from authz.identity.config import read_identity, scopes
 from authz.jsonrpc import DENY_AS, HTTP, valid_code
 from authz.policy.engine import ENGINE_NAMES
-from authz.policy.model import ALLOW, DENY, CacheConfig, Config, Limits, Policy, Rule
-from authz.policy.reader import Reader, did_you_mean
-from authz.policy.source import Located, load_yaml, plain
 from authz.response_path.rules import read_response_rules
 
 TOP_KEYS = {

@@ -22,10 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from authz.policy.model import ALLOW, DENY, Policy, ResponseRule
+from authz.config.model import ALLOW, DENY, Policy, ResponseRule
+from authz.config.source import Located
 from authz.policy.references import Read, analyse
 from authz.policy.schema import NOT_IN_RESPONSE_RULES, RESPONSE_TYPE
-from authz.policy.source import Located
 
 if TYPE_CHECKING:
     from authz.policy.compiler import CompiledExpr

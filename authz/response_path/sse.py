@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authz.body import parse_json
+from authz.config.model import Limits
 from authz.detectors import pii_findings, secret_findings
-from authz.policy.model import Limits
 from authz.response_path.judge import ALLOW, DENY, ResponseDecision
 from authz.response_path.rewrite import redact_value
 from authz.response_path.rules import REDACT

@@ -26,7 +26,7 @@ from authz.celtypes import (
     nullable,
     record,
 )
-from authz.policy.model import Limits
+from authz.config.model import Limits
 
 TOOL_CALL = record("response tool call", name=STRING, arguments=STRING)
 USAGE = record("response usage", input_tokens=nullable(INT), output_tokens=nullable(INT))

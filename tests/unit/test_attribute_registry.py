@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from authz.attributes import from_check_request
 from authz.celtypes import mismatch
+from authz.config.model import Limits
 from authz.errors import RequestError
 from authz.identity.model import Identity
-from authz.policy.model import Limits
 from authz.policy.schema import ROOT_TYPES
 from authz.request_file import to_check_request
 

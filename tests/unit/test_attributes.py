@@ -10,9 +10,9 @@ import pytest
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2
 from authz.attributes import from_check_request
 from authz.body import parse_json
+from authz.config.model import Limits
 from authz.decision import REQUEST_ERROR
 from authz.errors import RequestError
-from authz.policy.model import Limits
 from authz.request_file import to_check_request
 from authz.service import check
 from tests.unit.helpers import ENGINES, compile_policy

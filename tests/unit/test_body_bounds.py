@@ -7,7 +7,7 @@ import json
 import random
 
 from authz.body import MAX_JSON_VALUES, parse_json
-from authz.policy.model import Limits
+from authz.config.model import Limits
 
 
 def _depth(value: object) -> int:

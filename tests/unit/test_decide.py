@@ -171,7 +171,11 @@ def test_non_string_header_value_is_refused(config: CompiledConfig) -> None:
 
 def test_non_bool_condition_denies(config: CompiledConfig) -> None:
     decision = decide_request(config, {"path": "/other", "context": {"policy": "outputs"}})
-    assert (decision.allowed, decision.reason, decision.rule) == (False, EVALUATION_ERROR, "not-bool")
+    assert (decision.allowed, decision.reason, decision.rule) == (
+        False,
+        EVALUATION_ERROR,
+        "not-bool",
+    )
 
 
 def test_every_response_carries_a_decision_id(config: CompiledConfig) -> None:

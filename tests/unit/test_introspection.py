@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from authz.config.identity import IntrospectionConfig
 from authz.errors import ConfigError
 from authz.identity import model
 from authz.identity.introspection import Introspector, basic_auth
 from authz.identity.jwks import FETCH_MODE, RAISE, KeysPending
-from authz.identity.model import IntrospectionConfig
 from authz.policy.compiler import CompiledConfig, load
 from authz.request_file import to_check_request
 from authz.service import Checker

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from authz import llm as llm_module
 from authz.attributes import from_check_request
 from authz.celtypes import CelType, mismatch
-from authz.policy.model import Limits
+from authz.config.model import Limits
 from authz.request_file import to_check_request
 from tests.unit.helpers import ENGINES, compile_policy, decide_request
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from authz.attributes import from_check_request
-from authz.policy.model import Limits
+from authz.config.model import Limits
 from authz.request_file import to_check_request
 
 

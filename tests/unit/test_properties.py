@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from authz import detectors
 from authz.body import parse_json
+from authz.config.model import Limits
 from authz.llm import llm_view
 from authz.mcp import mcp_view
 from authz.policy.compiler import CompiledConfig
-from authz.policy.model import Limits
 from authz.service import check
 from tests.support.fuzzing import POLICY, check_request
 from tests.unit.helpers import compile_policy

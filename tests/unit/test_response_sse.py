@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from authz.config.model import Limits
 from authz.detectors import redact
 from authz.policy.compiler import CompiledConfig, load
-from authz.policy.model import Limits
 from authz.response_path.judge import judge
 from authz.response_path.sse import EventParser, StreamJudge, Unreadable
 from tests.unit.helpers import ENGINES, compile_policy

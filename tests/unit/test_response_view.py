@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from authz.celtypes import mismatch
-from authz.policy.model import Limits
+from authz.config.model import Limits
 from authz.policy.schema import RESPONSE_TYPE
 from authz.response_path.rewrite import redact_body, redact_json_text
 from authz.response_path.view import ResponseView, completion_of, mcp_of

@@ -109,7 +109,7 @@ def test_the_view_counts_what_the_model_reads_plus_the_chat_format() -> None:
 
 def _attrs(body: dict[str, Any]) -> Attributes:
     from authz.attributes import from_check_request
-    from authz.policy.model import Limits
+    from authz.config.model import Limits
     from authz.request_file import to_check_request
 
     request = to_check_request(

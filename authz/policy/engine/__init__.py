@@ -8,6 +8,7 @@ attribute values once (`bind`) and evaluates many Programs against that binding.
 
 from __future__ import annotations
 
+from authz.config.model import Limits
 from authz.errors import EvaluationError
 from authz.functions import FunctionLibrary
 from authz.policy.engine.base import (
@@ -17,7 +18,6 @@ from authz.policy.engine.base import (
     Program,
     engine_failure,
 )
-from authz.policy.model import Limits
 
 
 def make_engine(name: str, roots: list[str], library: FunctionLibrary | None = None) -> Engine:
