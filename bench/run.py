@@ -7,6 +7,10 @@ One run, same load for every target:
   both can carry).
 Targets: the always-allow floor (bench/trivial_server.py); authz on the reference policy set
 (bench/reference.yaml) with each engine, with 2 workers, and with the decision cache.
+Against a real peer (bench/peer.py): Cerbos 0.55 deciding the same facts with equivalent
+rules, and authz, both straight over gRPC with h2load (4 connections x 8 streams).
+In process (bench/inprocess.py): where a reference check's time goes, stage by stage; every
+detector on 64 KB of text dense with its candidates; the slowest hostile requests.
 Then RSS per worker, RSS before/after one million in-process checks, and the latency the
 response path adds to a 4 KB completion (bench/response_path.py).
 Prints a table and writes bench/results.json. No assertion anywhere: these are figures.
@@ -36,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import workload  # noqa: E402
+from bench import inprocess, peer, workload  # noqa: E402
 
 PY = sys.executable
 ENVOY = str(Path(sys.executable).parent / "envoy")
@@ -350,6 +354,91 @@ def measure(
     return results
 
 
+def peer_comparison(work: Workdir) -> tuple[list[Figures], str]:
+    """Cerbos and authz (default settings) deciding the chat request's facts, each straight
+    over gRPC with h2load, 4 connections x 8 streams; and Cerbos's answer to it."""
+    missing = peer.ensure()
+    if missing:
+        return [], missing
+    logs = work.path / "peer"
+    logs.mkdir()
+    facts = peer.facts(work.body, "bench-agent", ["ml"], workload.PATH)
+    grpc_headers = {"content-type": "application/grpc", "te": "trailers"}
+    results, effects = [], []
+    for variant in ("regex", "verdicts"):
+        print(f"Cerbos 0.55 ({variant}): h2load straight at gRPC, 4 x 8 ...", flush=True)
+        folder = logs / variant
+        grpc_port, http_port = free_port(), free_port()
+        peer.write_policies(folder / "policies", variant)
+        config = peer.write_config(folder, grpc_port, http_port)
+        server = subprocess.Popen(
+            peer.command(config),
+            stdout=(folder / "cerbos.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=peer.environment(),
+        )
+        try:
+            wait_port(grpc_port)
+            request, effect = None, ""
+            for _ in range(50):
+                try:
+                    request, effect = peer.record_request(folder, facts, grpc_port)
+                    break
+                except RuntimeError:
+                    time.sleep(0.2)
+            if request is None:
+                return [], "Cerbos did not answer"
+            effects.append(f"{variant}: {effect}")
+            before = cpu_seconds([server.pid]), load_cpu_seconds()
+            url = f"http://127.0.0.1:{grpc_port}{peer.SERVICE_PATH}"
+            rps, p50, p99, errors = h2load(
+                url, request, grpc_headers, clients=4, log=folder / "h2load.log"
+            )
+            after = cpu_seconds([server.pid]), load_cpu_seconds()
+            extra = {"cpu_us_per_request": per_request(("cerbos", "h2load"), before, after, rps)}
+            name = f"Cerbos 0.55 {variant}"
+            results.append(Figures(name, "h2load gRPC 4x8", rps, p50, p99, errors, extra))
+        finally:
+            stop(server)
+    print("authz default (w2): h2load straight at gRPC, 4 x 8 ...", flush=True)
+    port = free_port()
+    command = [
+        PY, "-m", "authz", "serve", "--decision-log", "", "--admin-listen", "",
+        "--config", str(HERE / "reference.yaml"), "--listen", f"127.0.0.1:{port}",
+        "--workers", "2",
+    ]  # fmt: skip
+    server = start(command, logs / "authz.log")
+    try:
+        wait_serving(port)
+        pids = sorted({*worker_pids(server), server.pid})
+        before = cpu_seconds(pids), load_cpu_seconds()
+        url = f"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check"
+        rps, p50, p99, errors = h2load(
+            url, work.path / "check.grpc", grpc_headers, clients=4, log=logs / "authz-h2load.log"
+        )
+        after = cpu_seconds(pids), load_cpu_seconds()
+        extra = {"cpu_us_per_request": per_request(("authz", "h2load"), before, after, rps)}
+        results.append(
+            Figures("authz default (w2)", "h2load gRPC 4x8", rps, p50, p99, errors, extra)
+        )
+    finally:
+        stop(server)
+    return results, f"Cerbos's answers to the chat request's facts: {', '.join(effects)}"
+
+
+def in_process() -> dict[str, Any]:
+    """Stage breakdown, detectors on dense text, the slowest hostile requests."""
+    print("in process: the stages of a reference check ...", flush=True)
+    stages = inprocess.stage_breakdown(int(os.environ.get("BENCH_STAGE_CHECKS", "20000")))
+    print("in process: detectors on dense text, hostile requests ...", flush=True)
+    return {
+        "stages": stages,
+        "detectors": inprocess.detector_table(),
+        "hostile": inprocess.hostile_requests(),
+    }
+
+
 def million_checks() -> dict[str, float]:
     """RSS before and after MILLION in-process checks on the reference set (cel-cpp)."""
     from authz.policy.compiler import load
@@ -428,6 +517,9 @@ def main() -> int:
         print(name, flush=True)
         command = [*serve, "--config", str(policy), "--listen", f"127.0.0.1:{port}", *extra]
         all_results += measure(name, command, port, work, rate)
+    peers, peer_note = peer_comparison(work)
+    all_results += peers
+    measured = in_process()
     print(f"{MILLION} in-process checks for memory growth ...", flush=True)
     memory = million_checks()
     print("the response path: a 4 KB completion judged by authz (ext_proc) ...", flush=True)
@@ -435,9 +527,13 @@ def main() -> int:
 
     response = response_path.measure()
     report(all_results, memory)
+    report_peer(all_results, peer_note)
+    report_in_process(measured)
     response_path.report(response)
     results = json.loads((HERE / "results.json").read_text())
     results["response_path"] = response
+    results["peer"] = {"note": peer_note}
+    results["in_process"] = measured
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
@@ -454,6 +550,45 @@ def ratio(
     if a is None or b is None or getattr(b, key) == 0:
         return None
     return round(getattr(a, key) / getattr(b, key), 2)
+
+
+def report_peer(results: list[Figures], note: str) -> None:
+    """authz against Cerbos, the same load straight over gRPC."""
+    rows = [r for r in results if r.load == "h2load gRPC 4x8"]
+    print(f"\nAgainst a real peer, h2load straight at gRPC, 4 connections x 8 streams ({note}):")
+    for r in rows:
+        cpu = ", ".join(f"{k} {v}" for k, v in r.extra.get("cpu_us_per_request", {}).items())
+        print(
+            f"  {r.target:<22}{r.rps:>9.0f} decisions/s  p50 {r.p50_ms:.2f} ms  "
+            f"p99 {r.p99_ms:.2f} ms  errors {r.errors}  CPU us/decision: {cpu}"
+        )
+    mine = next((r for r in rows if r.target.startswith("authz")), None)
+    for theirs in (r for r in rows if r.target.startswith("Cerbos")):
+        if mine and theirs.rps:
+            ratio = mine.rps / theirs.rps
+            print(f"decisions/s, authz / {theirs.target} (target >= 1.0): {ratio:.2f}")
+
+
+def report_in_process(measured: dict[str, Any]) -> None:
+    """The stage breakdown, the detector table and the hostile requests."""
+    stages = measured["stages"]
+    print(
+        f"\nWhere a reference check's time goes, in process (us per check: "
+        f"{stages['us_per_check']} uninstrumented, target <= 50; {stages['timed_us']} timed):"
+    )
+    print("  " + "  ".join(f"{k} {v}" for k, v in stages["stages"].items()))
+    names = list(measured["detectors"][0][1]) if measured["detectors"] else []
+    print("\nDetectors alone on 64 KB of text dense with candidates, CPU ms (median of 3):")
+    print(f"  {'text':<30}" + "".join(f"{n:>16}" for n in names))
+    for text, row in measured["detectors"]:
+        print(f"  {text:<30}" + "".join(f"{row[n]:>16.2f}" for n in names))
+    hostile = measured["hostile"]
+    print("\nHostile requests on the reference set, decision CPU ms (median of 3), slowest first:")
+    for name, ms, reason, size in hostile:
+        print(f"  {ms:>8.2f}  {name:<50}{size:>9} B  {reason}")
+    if hostile:
+        name, ms, _, size = hostile[0]
+        print(f"slowest hostile request (target <= 20 ms): {name}, {size} bytes, {ms:.2f} ms")
 
 
 def report(results: list[Figures], memory: dict[str, float]) -> None:
