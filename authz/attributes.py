@@ -20,10 +20,11 @@ from authz.errors import RequestError
 from authz.identity.model import ANONYMOUS, Identity
 from authz.llm import llm_view
 from authz.mcp import mcp_view
-from authz.policy.references import Read
 
 MAX_QUERY_FIELDS = 1000
 PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
+# A read is (root, field): what an expression reads; field None means the whole root.
+Read = tuple[str, str | None]
 
 
 @dataclass(frozen=True)

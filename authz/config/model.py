@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authz.config.identity import ApiKey, IdentityConfig
 from authz.config.source import Located, SourceFile
-from authz.detectors.classifier import DetectorsConfig
+
+if TYPE_CHECKING:  # a loaded model is a detectors value; the config layer never imports it
+    from authz.detectors.classifier import InjectionModel
 
 ALLOW, DENY = "allow", "deny"
+
+
+@dataclass(frozen=True)
+class DetectorsConfig:
+    """The `detectors:` section: detectors that need something loaded (read by
+    authz/detectors/config.py, which loads the model)."""
+
+    injection_model: InjectionModel | None = None
 
 
 @dataclass(frozen=True)

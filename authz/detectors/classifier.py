@@ -311,10 +311,3 @@ class InjectionModel:
         if not np.all(np.isfinite(probabilities)):
             raise ValueError("the model gave a score that is not a number")
         return np.clip(probabilities, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class DetectorsConfig:
-    """The `detectors:` section: detectors that need something loaded."""
-
-    injection_model: InjectionModel | None = None

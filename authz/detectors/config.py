@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from authz.config.model import DetectorsConfig
 from authz.config.reader import Reader
 from authz.detectors.classifier import (
-    DetectorsConfig,
     InjectionModel,
     ModelLoadError,
     ModelSettings,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from authz.detectors import injection as rules
+import authz.detectors.injection as rules
 
 MODEL = Path(__file__).with_name("injection_model.npz")
 BITS = 18  # hashed buckets: 2**18

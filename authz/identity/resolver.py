@@ -11,11 +11,10 @@ must name it in `aud` (RFC 8707), else it is refused as `bad_audience`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from authz.attributes import Attributes
 from authz.config.identity import ApiKey, IdentityConfig, TokenLocation
 from authz.identity import model
 from authz.identity.apikey import ApiKeyStore, key_identity
@@ -25,6 +24,9 @@ from authz.identity.jwt_verify import JwtProvider, JwtVerifier, TokenRejected, c
 from authz.identity.model import Identity
 from authz.identity.mtls import spiffe_id
 from authz.identity.protected_resource import ProtectedResource
+
+if TYPE_CHECKING:  # identity reads the request; attributes never import identity back
+    from authz.attributes import Attributes
 
 JWT_AUTHN_NAMESPACE = "envoy.filters.http.jwt_authn"
 

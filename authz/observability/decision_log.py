@@ -49,7 +49,7 @@ class DecisionLog:
         self.options = options
         self._lock = threading.Lock()
         self.failures = 0
-        from authz.replay import Hasher
+        from authz.observability.replay_record import Hasher
 
         self._hasher = Hasher()
         from authz.explain import Explainer
@@ -81,7 +81,7 @@ class DecisionLog:
             "worker": os.getpid(),
         }
         if attrs is not None and self.options.replay:
-            from authz.replay import record as replay_record
+            from authz.observability.replay_record import record as replay_record
 
             entry["replay"] = replay_record(
                 attrs, self.options.masked_headers, self._hasher, config, self.options.subject

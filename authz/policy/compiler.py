@@ -17,8 +17,8 @@ from authz.policy.checker import check
 from authz.policy.engine import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.references import Read, analyse, detector_calls
+from authz.policy.response_rules import ResponseRules, compile_response_rules, root_position
 from authz.policy.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
-from authz.response_path.rules import ResponseRules, compile_response_rules, root_position
 
 PRECOMPUTED = "_fn"  # the variable holding precomputed detector results
 

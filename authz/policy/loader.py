@@ -16,7 +16,7 @@ from authz.identity.apikey import load_api_keys
 from authz.identity.config import read_identity, scopes
 from authz.jsonrpc import DENY_AS, HTTP, valid_code
 from authz.policy.engine import ENGINE_NAMES
-from authz.response_path.rules import read_response_rules
+from authz.policy.response_rules import read_response_rules
 
 TOP_KEYS = {
     "engine",

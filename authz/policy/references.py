@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 import lark
 from celpy.celparser import CELParseError, CELParser
 
+from authz.attributes import Read
 from authz.policy.schema import MACROS_BINDING_A_VARIABLE, ROOTS
-
-# A read is (root, field); field None means the whole root.
-Read = tuple[str, str | None]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ works on it, and ordering it against a string is refused like any other mismatch
 
 from __future__ import annotations
 
+import authz.response_view as response_view
 from authz import llm, mcp
 from authz.celtypes import (
     BOOL,
@@ -24,7 +25,6 @@ from authz.celtypes import (
     nullable,
     record,
 )
-from authz.response_path import view as response_view
 
 REQUEST = record(
     "request",

@@ -25,7 +25,7 @@ from authz.decision import (
 )
 from authz.errors import EvaluationError
 from authz.policy.compiler import PRECOMPUTED, CompiledConfig, CompiledExpr, CompiledPolicy
-from authz.response_path.rules import DEFAULT_STATUS, REDACT, ResponseRules
+from authz.policy.response_rules import DEFAULT_STATUS, REDACT, ResponseRules
 
 ALLOW, DENY = "allow", "deny"
 UNREADABLE = "unreadable_response"  # a stable code, like those of authz/decision.py

@@ -44,10 +44,10 @@ from typing import Any
 from authz.body import parse_json
 from authz.config.model import Limits
 from authz.detectors import pii_findings, secret_findings
+from authz.policy.response_rules import REDACT
 from authz.response_path.judge import ALLOW, DENY, ResponseDecision
 from authz.response_path.rewrite import redact_value
-from authz.response_path.rules import REDACT
-from authz.response_path.view import (
+from authz.response_view import (
     EMPTY_MCP,
     FIELDS,
     Completion,

@@ -45,6 +45,7 @@ from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.tracing import trace_id_of
 from authz.policy.compiler import CompiledConfig, CompiledPolicy
+from authz.policy.response_rules import REDACT, ResponseRules
 from authz.response_path.judge import (
     ALLOW,
     DENY,
@@ -57,9 +58,8 @@ from authz.response_path.judge import (
     withheld,
 )
 from authz.response_path.rewrite import redact_body
-from authz.response_path.rules import REDACT, ResponseRules
 from authz.response_path.sse import StreamJudge, Unreadable, error_event
-from authz.response_path.view import (
+from authz.response_view import (
     ResponseView,
     declares_json,
     is_event_stream,

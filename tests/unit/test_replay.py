@@ -11,7 +11,7 @@ import pytest
 
 from authz.cli import main
 from authz.observability.decision_log import ALWAYS_MASKED, DecisionLog, LogOptions
-from authz.replay import claim_reads
+from authz.observability.replay_record import claim_reads
 from authz.request_file import to_check_request
 from authz.service import Checker
 from tests.support import tokens

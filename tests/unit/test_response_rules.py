@@ -8,7 +8,7 @@ import pytest
 
 from authz.errors import ConfigError
 from authz.policy.compiler import load
-from authz.response_path.rules import DEFAULT_STATUS
+from authz.policy.response_rules import DEFAULT_STATUS
 from tests.unit.helpers import ENGINES, compile_policy, write_policy
 
 POLICY = """

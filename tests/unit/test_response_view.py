@@ -12,7 +12,7 @@ from authz.celtypes import mismatch
 from authz.config.model import Limits
 from authz.policy.schema import RESPONSE_TYPE
 from authz.response_path.rewrite import redact_body, redact_json_text
-from authz.response_path.view import ResponseView, completion_of, mcp_of
+from authz.response_view import ResponseView, completion_of, mcp_of
 
 OPENAI_CHAT = {
     "object": "chat.completion",
