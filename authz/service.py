@@ -24,7 +24,7 @@ from authz.decide import decide_steps
 from authz.decision import CHECK_TIMEOUT, INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
 from authz.detectors.classifier import ModelPending
 from authz.errors import CheckTimeout, RequestError
-from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
+from authz.identity.jwks import RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.decision_log import DecisionLog
 from authz.observability.metrics import Metrics
@@ -173,13 +173,10 @@ def _in_time(deadline: float | None, stage: str) -> None:
 
 
 def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:
-    token = FETCH_MODE.set(mode)
     try:
-        return config.identity.resolve(attrs)
+        return config.identity.resolve(attrs, mode)
     except KeysPending as pending:
         return pending
-    finally:
-        FETCH_MODE.reset(token)
 
 
 def check(config: CompiledConfig, request: external_auth_pb2.CheckRequest) -> Decision:

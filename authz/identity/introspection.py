@@ -17,7 +17,7 @@ Cache (cachetools TLRUCache, bounded, keyed by the token's SHA-256): an active a
 most `cache_seconds` and never past its `exp`; an inactive one for `negative_cache_seconds`;
 a failure for FAILURE_SECONDS, so a broken endpoint is not asked again by every request.
 
-Who waits follows the remote JWKS model (authz/identity/jwks.py, `FETCH_MODE`): the call
+Who waits follows the remote JWKS model (authz/identity/jwks.py, the `fetch` argument): the call
 runs on a small thread pool; under the grpc.aio worker the check raises `IntrospectionPending`,
 awaits the call for at most the endpoints' timeouts and asks again (SKIP), so the event loop
 never blocks; a synchronous caller (WAIT) blocks for at most that long.
@@ -45,7 +45,7 @@ import cachetools
 
 from authz.config.identity import IntrospectionConfig
 from authz.identity import model
-from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
+from authz.identity.jwks import RAISE, SKIP, WAIT, KeysPending
 from authz.identity.jwt_verify import claims_identity
 from authz.identity.model import Identity, strings
 
@@ -168,9 +168,9 @@ class Introspector:
         cap = now + min(c.cache_seconds for c in self.configs)
         return cap if outcome.expires is None else min(cap, outcome.expires)
 
-    def identity(self, token: str) -> Identity:
+    def identity(self, token: str, fetch: str = WAIT) -> Identity:
         """The identity an opaque token proves (module docstring); may raise
-        IntrospectionPending or wait, as FETCH_MODE says."""
+        IntrospectionPending or wait, as `fetch` says."""
         if len(token) > MAX_TOKEN_BYTES:
             return Identity(method="introspection", error=model.TOO_LARGE)
         if not OPAQUE_TOKEN.fullmatch(token):
@@ -179,13 +179,12 @@ class Introspector:
         known = self._known(key)
         if known is not None:
             return known
-        mode = FETCH_MODE.get()
-        if mode == SKIP:  # waited already: the call is still running
+        if fetch == SKIP:  # waited already: the call is still running
             return _failed("no answer within timeout_seconds").identity
         call = self._call(key, token)
         if call is None:
             return _failed("too many introspection calls in flight").identity
-        if mode == RAISE:
+        if fetch == RAISE:
             raise IntrospectionPending(call, self.timeout)
         IntrospectionPending(call, self.timeout).wait()
         known = self._known(key)

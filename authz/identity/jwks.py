@@ -5,15 +5,14 @@ last good set keeps serving while one background fetch runs. A token whose `kid`
 may trigger a refresh at most once per `min_refresh_interval_seconds`, and waits for it at
 most `fetch_timeout_seconds`; a failing or hanging endpoint never replaces the last good set.
 
-Who waits depends on `FETCH_MODE` (a context variable): WAIT blocks the calling thread, bounded;
-RAISE raises KeysPending so an event loop can await the fetch and ask again; SKIP returns what
-is there (the second ask, after the wait).
+Who waits depends on the `fetch` argument the caller passes down (never on hidden state):
+WAIT blocks the calling thread, bounded; RAISE raises KeysPending so an event loop can await
+the fetch and ask again; SKIP returns what is there (the second ask, after the wait).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import logging
 import threading
@@ -37,7 +36,6 @@ class JwksError(Exception):
 
 
 WAIT, RAISE, SKIP = "wait", "raise", "skip"
-FETCH_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("jwks_fetch_mode", default=WAIT)
 
 
 class KeysPending(Exception):
@@ -107,7 +105,7 @@ class StaticJwks:
         except OSError as exc:
             raise JwksError(f"cannot read {path}: {exc.strerror}") from None
 
-    def keys(self, kid: str | None) -> list[jwt.PyJWK]:
+    def keys(self, kid: str | None, fetch: str = WAIT) -> list[jwt.PyJWK]:
         """Keys with this kid, or every key when the token names none."""
         return _select(self._keys, kid)
 
@@ -171,21 +169,20 @@ class RemoteJwks:
             self._cache["keys"] = keys
         return keys
 
-    def _wait(self, pending: futures.Future[KeySet]) -> None:
+    def _wait(self, pending: futures.Future[KeySet], fetch: str) -> None:
         # On a timeout or a failed fetch the last good set keeps serving.
-        mode = FETCH_MODE.get()
-        if mode == RAISE:
+        if fetch == RAISE:
             raise KeysPending(pending, self._timeout)
-        if mode == WAIT:
+        if fetch == WAIT:
             KeysPending(pending, self._timeout).wait()
 
-    def keys(self, kid: str | None) -> list[jwt.PyJWK]:
+    def keys(self, kid: str | None, fetch: str = WAIT) -> list[jwt.PyJWK]:
         """Keys for a token; may wait (bounded) for a refresh when the kid is unknown."""
         current = self._cache.get("keys")
         if current is None:
             pending = self._refresh()
             if not self._last_good:
-                self._wait(pending)  # nothing to serve yet: wait, bounded
+                self._wait(pending, fetch)  # nothing to serve yet: wait, bounded
             current = self._last_good
         found = _select(current, kid)
         if found or kid is None:
@@ -196,7 +193,7 @@ class RemoteJwks:
             if allowed:
                 self._last_forced = now
         if allowed:
-            self._wait(self._refresh())
+            self._wait(self._refresh(), fetch)
             return _select(self._last_good, kid)
         return []
 

@@ -20,7 +20,7 @@ import jwt
 from authz.body import holds_lone_surrogate
 from authz.config.identity import ClaimNames, JwtProviderConfig
 from authz.identity import model
-from authz.identity.jwks import Jwks
+from authz.identity.jwks import WAIT, Jwks
 from authz.identity.model import Identity, strings
 
 # The key types each algorithm family may be verified with.
@@ -56,7 +56,9 @@ class JwtProvider:
         self.config = config
         self.jwks = jwks
 
-    def verify(self, token: str, header: dict[str, Any]) -> tuple[dict[str, Any], jwt.PyJWK]:
+    def verify(
+        self, token: str, header: dict[str, Any], fetch: str = WAIT
+    ) -> tuple[dict[str, Any], jwt.PyJWK]:
         """Return the verified claims and the key that verified them, or raise
         TokenRejected."""
         cfg = self.config
@@ -67,7 +69,7 @@ class JwtProvider:
         if kid is not None and not isinstance(kid, str):
             raise TokenRejected(model.MALFORMED, "kid is not a string", cfg.issuer)
         family = KEY_TYPES[alg[:2]]
-        candidates = [k for k in self.jwks.keys(kid) if k.key_type == family]
+        candidates = [k for k in self.jwks.keys(kid, fetch) if k.key_type == family]
         if not candidates:
             raise TokenRejected(model.UNKNOWN_KEY, "no key for this token", cfg.issuer)
         last: Exception | None = None
@@ -164,25 +166,28 @@ class JwtVerifier:
         )
         self._lock = threading.Lock()
 
-    def identity(self, token: str) -> Identity:
-        """The identity a token proves, or raise TokenRejected."""
+    def identity(self, token: str, fetch: str = WAIT) -> Identity:
+        """The identity a token proves, or raise TokenRejected (or KeysPending, when `fetch`
+        is RAISE and the token needs keys not fetched yet)."""
         if len(token) > self.max_bytes:
             raise TokenRejected(model.TOO_LARGE, f"token longer than {self.max_bytes} bytes")
         with self._lock:
             remembered = self._verified.get(token)
         # Reused only while the key that verified it is still published.
         if remembered is not None and any(
-            k is remembered.key for k in remembered.provider.jwks.keys(remembered.kid)
+            k is remembered.key for k in remembered.provider.jwks.keys(remembered.kid, fetch)
         ):
             _still_valid(remembered.claims, remembered.provider.config)
             return remembered.identity
-        claims, provider, kid, key = self._verify(token)
+        claims, provider, kid, key = self._verify(token, fetch)
         identity = claims_identity(claims, "jwt", provider.config.claims)
         with self._lock:
             self._verified[token] = _Verified(claims, provider, kid, key, identity)
         return identity
 
-    def _verify(self, token: str) -> tuple[dict[str, Any], JwtProvider, str | None, jwt.PyJWK]:
+    def _verify(
+        self, token: str, fetch: str
+    ) -> tuple[dict[str, Any], JwtProvider, str | None, jwt.PyJWK]:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -195,7 +200,7 @@ class JwtVerifier:
         problem = _shape_problem(unverified)
         if problem:
             raise TokenRejected(model.MALFORMED, problem, provider.config.issuer)
-        claims, key = provider.verify(token, header)
+        claims, key = provider.verify(token, header, fetch)
         return claims, provider, header.get("kid"), key
 
 

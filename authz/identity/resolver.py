@@ -19,7 +19,7 @@ from authz.config.identity import ApiKey, IdentityConfig, TokenLocation
 from authz.identity import model
 from authz.identity.apikey import ApiKeyStore, key_identity
 from authz.identity.introspection import Introspector
-from authz.identity.jwks import RemoteJwks, StaticJwks
+from authz.identity.jwks import WAIT, RemoteJwks, StaticJwks
 from authz.identity.jwt_verify import JwtProvider, JwtVerifier, TokenRejected, claims_identity
 from authz.identity.model import Identity
 from authz.identity.mtls import spiffe_id
@@ -96,12 +96,14 @@ class IdentityResolver:
             if isinstance(provider.jwks, RemoteJwks):
                 provider.jwks.prime()
 
-    def resolve(self, attrs: Attributes) -> Identity:
-        """The caller's identity; never raises for anything a request can contain."""
+    def resolve(self, attrs: Attributes, fetch: str = WAIT) -> Identity:
+        """The caller's identity; never raises for anything a request can contain. With
+        `fetch` RAISE, a token whose keys (or introspection answer) are not here yet raises
+        KeysPending for the caller to await; SKIP then takes what is there."""
         spiffe, domain = spiffe_id(attrs.source.principal, attrs.source.certificate)
         identity = (
             self._jwt_authn(attrs)
-            or self._jwt(attrs)
+            or self._jwt(attrs, fetch)
             or self._api_key(attrs)
             or self._mtls(spiffe, domain)
             or Identity(error=model.MISSING)
@@ -144,7 +146,7 @@ class IdentityResolver:
                 return claims_identity(_ints(payload), "jwt_authn", cfg.claims)
         return None
 
-    def _jwt(self, attrs: Attributes) -> Identity | None:
+    def _jwt(self, attrs: Attributes, fetch: str) -> Identity | None:
         if not self.locations:
             return None
         tokens = [(loc, t) for loc in self.locations for t in _found(attrs, loc)]
@@ -158,9 +160,9 @@ class IdentityResolver:
             return Identity(method="jwt", error=model.MALFORMED)
         opaque = location in self.introspected and not self._trusted_jwt(token)
         if self.introspector is not None and opaque:
-            return self.introspector.identity(token)
+            return self.introspector.identity(token, fetch)
         try:
-            return self.jwt.identity(token)
+            return self.jwt.identity(token, fetch)
         except TokenRejected as exc:
             return Identity(method="jwt", issuer=exc.issuer, error=exc.reason)
 

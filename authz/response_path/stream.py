@@ -41,7 +41,7 @@ from authz._proto.envoy.type.v3 import http_status_pb2
 from authz.attributes import Attributes, from_check_request
 from authz.decision import DEFAULT, REQUEST_ERROR
 from authz.errors import RequestError
-from authz.identity.jwks import FETCH_MODE, RAISE, SKIP, KeysPending
+from authz.identity.jwks import RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.tracing import trace_id_of
 from authz.policy.compiler import CompiledConfig, CompiledPolicy
@@ -128,13 +128,10 @@ def _check_request(request: pb.ProcessingRequest) -> external_auth_pb2.CheckRequ
 
 
 def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:
-    token = FETCH_MODE.set(mode)
     try:
-        return config.identity.resolve(attrs)
+        return config.identity.resolve(attrs, mode)
     except KeysPending as pending:
         return pending
-    finally:
-        FETCH_MODE.reset(token)
 
 
 def _continue_headers(

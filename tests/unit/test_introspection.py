@@ -15,7 +15,7 @@ from authz.config.identity import IntrospectionConfig
 from authz.errors import ConfigError
 from authz.identity import model
 from authz.identity.introspection import Introspector, basic_auth
-from authz.identity.jwks import FETCH_MODE, RAISE, KeysPending
+from authz.identity.jwks import RAISE, KeysPending
 from authz.policy.compiler import CompiledConfig, load
 from authz.request_file import to_check_request
 from authz.service import Checker
@@ -216,12 +216,8 @@ def test_under_the_event_loop_the_call_is_awaited_not_blocked_on(
             "context": {"policy": "api"},
         }
     )
-    token = FETCH_MODE.set(RAISE)
-    try:
-        with pytest.raises(KeysPending):  # what the service's _identity step catches
-            config.identity.introspector.identity("tok")  # type: ignore[union-attr]
-    finally:
-        FETCH_MODE.reset(token)
+    with pytest.raises(KeysPending):  # what the service's _identity step catches
+        config.identity.introspector.identity("tok", RAISE)  # type: ignore[union-attr]
 
     async def run() -> tuple[Any, int]:
         ticks = 0
