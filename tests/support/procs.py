@@ -59,9 +59,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     The OS picks it (bind to port 0); there is an unavoidable race until the child binds
     it, which is fine on a test machine.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    # The OS may hand the port it just released to the next bind(0): never give one port
+    # twice in this process (two services asked for in a row once got the same port).
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        with _given_lock:
+            if port not in _given:
+                _given.add(port)
+                return port
+
+
+_given: set[int] = set()
+_given_lock = threading.Lock()
 
 
 _base_id_counter = itertools.count(1)
