@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authz import detectors
+from authz.detectors import prescan
 from authz.detectors.classifier import InjectionModel, Scoring
 from authz.errors import CheckTimeout
 
@@ -35,7 +36,8 @@ class CelFunction:
 
     name: str
     returns: str
-    impl: Callable[[str], Any]
+    impl: Callable[..., Any]
+    prescanned: bool = False  # impl(text, hits): given what prescan.scan(text) found
 
 
 def _text(value: Any, limit: int) -> str:
@@ -71,9 +73,9 @@ class FunctionLibrary:
         self.max_scan_chars = max_scan_chars
         self._local = threading.local()
         self.functions: tuple[CelFunction, ...] = (
-            CelFunction("secrets", "list", detectors.secret_kinds),
-            CelFunction("pii", "list", detectors.pii_kinds),
-            CelFunction("injection", "list", detectors.injection_signals),
+            CelFunction("secrets", "list", detectors.secret_kinds, prescanned=True),
+            CelFunction("pii", "list", detectors.pii_kinds, prescanned=True),
+            CelFunction("injection", "list", detectors.injection_signals, prescanned=True),
             CelFunction("redact", "string", detectors.redact),
             CelFunction("injection_score", "double", detectors.injection_score),
         )
@@ -133,8 +135,8 @@ class FunctionLibrary:
         return memo
 
     def request_runs(self) -> int:
-        """How many scans the current request ran (its memo's size)."""
-        return len(getattr(self._local, "memo", {}))
+        """How many scans the current request ran (its memo's size, less the prescans)."""
+        return sum(1 for name, _ in getattr(self._local, "memo", {}) if name)
 
     def bound(self, function: CelFunction) -> Callable[[Any], Any]:
         """The Python callable an engine registers for `function`."""
@@ -146,7 +148,13 @@ class FunctionLibrary:
             if key not in memo:
                 self._in_time(function.name)
                 self.runs += 1
-                memo[key] = function.impl(text)
+                if function.prescanned:  # one pass for every detector on the same text
+                    hits = memo.get(("", text))
+                    if hits is None:
+                        hits = memo[("", text)] = prescan.scan(text)
+                    memo[key] = function.impl(text, hits)
+                else:
+                    memo[key] = function.impl(text)
             return memo[key]
 
         return call

@@ -549,7 +549,12 @@ def _decoded_payloads(text: str) -> list[str]:
 _URLSAFE = str.maketrans("-_", "+/")
 _NOT_HEX = re.compile(r"[^0-9a-fA-F]")
 _ANY_RUN = any_of([_BASE64_RUN, _HEX_RUN])
+# The first scans, which prescan.py runs with the other detectors' in one pass.
+ANY_RUN = _ANY_RUN
+FOLDABLE = _FOLDABLE
+ROT13_HINT = _ROT13_HINT
 _ANY_SIGNAL = any_of([p for _, p in _SIGNALS] + [_TURN, _WEAK, _ASSIGN])
+ANY_SIGNAL = _ANY_SIGNAL
 
 
 def hijack_markers(reading: str) -> int:
@@ -571,8 +576,12 @@ def _split_payload(reading: str) -> bool:
 
 
 def _signals(text: str) -> set[str]:
+    return _signals_in(readings(text))
+
+
+def _signals_in(readings: list[str]) -> set[str]:
     found: set[str] = set()
-    for reading in readings(text):
+    for reading in readings:
         if not _ANY_SIGNAL.search(reading):
             continue
         found.update(name for name, pattern in _SIGNALS if pattern.search(reading))
@@ -586,13 +595,26 @@ def _signals(text: str) -> set[str]:
     return found
 
 
-def injection_signals(text: str) -> list[str]:
-    """Prompt-injection signals in text, judged after normalisation."""
-    signals = _signals(text)
-    if _invisible(text):
-        signals.add("invisible_characters")
-    payloads = _decoded_payloads(text)
-    if _ROT13_HINT.search(text.lower()):
+def injection_signals(text: str, hits: frozenset[str] | None = None) -> list[str]:
+    """Prompt-injection signals in text, judged after normalisation. `hits`: what
+    prescan.scan(text) found; for ASCII text nothing a second reading would fold, the scans
+    whose category it did not find are skipped (prescan.py says why that changes nothing)."""
+    if hits is not None and "foldable" not in hits and text.isascii():
+        # one reading, which is text.lower() when nothing needs folding; no invisible
+        # characters in ASCII
+        if "messy" in hits:
+            signals = _signals_in([normalise(text)])
+        else:
+            signals = _signals_in([text.lower()]) if "signal" in hits else set()
+        payloads = _decoded_payloads(text) if "runs" in hits else []
+        rot13 = "rot13" in hits
+    else:
+        signals = _signals(text)
+        if _invisible(text):
+            signals.add("invisible_characters")
+        payloads = _decoded_payloads(text)
+        rot13 = _ROT13_HINT.search(text.lower()) is not None
+    if rot13:
         payloads.append(codecs.decode(text, "rot13"))
     # A few payloads judged one by one, the rest as one text: a signal in any is enough.
     if payloads[MAX_PAYLOADS:]:

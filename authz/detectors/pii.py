@@ -107,6 +107,7 @@ def _phone_ok(candidate: str) -> bool:
 
 
 _ANY_PII = any_of([_EMAIL, _PHONE, _CARD, _SSN, _IBAN, _IPV4, _IPV6])
+ANY_PII = _ANY_PII  # the first scan, which prescan.py runs with the others
 
 
 def _personal_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

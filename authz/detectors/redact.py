@@ -14,13 +14,19 @@ def kinds(findings: list[Finding]) -> list[str]:
     return sorted({f.kind for f in findings})
 
 
-def secret_kinds(text: str) -> list[str]:
-    """`secrets()`: the kinds of secret in text (each kind judged until its first finding)."""
+def secret_kinds(text: str, hits: frozenset[str] | None = None) -> list[str]:
+    """`secrets()`: the kinds of secret in text (each kind judged until its first finding);
+    none when prescan.scan(text) (`hits`) found no candidate."""
+    if hits is not None and "secrets" not in hits:
+        return []
     return kinds(secret_findings(text, first_of_kind=True))
 
 
-def pii_kinds(text: str) -> list[str]:
-    """`pii()`: the kinds of personal data in text (each judged until its first finding)."""
+def pii_kinds(text: str, hits: frozenset[str] | None = None) -> list[str]:
+    """`pii()`: the kinds of personal data in text (each judged until its first finding);
+    none when prescan.scan(text) (`hits`) found no candidate."""
+    if hits is not None and "pii" not in hits:
+        return []
     return kinds(pii_findings(text, first_of_kind=True))
 
 
