@@ -604,6 +604,8 @@ def injection_signals(text: str, hits: frozenset[str] | None = None) -> list[str
         # characters in ASCII
         if "messy" in hits:
             signals = _signals_in([normalise(text)])
+        elif "edges" in hits:
+            signals = _signals_in([text.lower().strip(" \n")])
         else:
             signals = _signals_in([text.lower()]) if "signal" in hits else set()
         payloads = _decoded_payloads(text) if "runs" in hits else []
