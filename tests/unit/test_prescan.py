@@ -51,3 +51,19 @@ def test_each_category_is_found_in_one_pass() -> None:
     hits = prescan.scan("mail bob@example.com, password = 'Zq8!rT2#pLm9'  1gn0re")
     assert {"secrets", "pii", "foldable", "messy"} <= hits
     assert prescan.scan("plain words only") == frozenset()
+
+
+def test_what_the_shortcut_reads_is_what_normalise_reads() -> None:
+    import random
+
+    from authz.detectors.injection import normalise
+
+    rng = random.Random(5)
+    alphabet = "ab \n\t\r\x0b\x0c\x1c\x1fXY."
+    for _ in range(50_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        hits = prescan.scan(text)
+        if "messy" in hits:
+            continue
+        shortcut = text.lower().strip(" \n") if "edges" in hits else text.lower()
+        assert shortcut == normalise(text), repr(text)
