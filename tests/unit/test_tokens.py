@@ -121,7 +121,12 @@ def _attrs(body: dict[str, Any]) -> Attributes:
 def test_counted_only_when_an_expression_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = tokens.count
-    monkeypatch.setattr("authz.llm.count_tokens", lambda text: calls.append(text) or real(text))
+
+    def counted(text: str) -> int:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr("authz.llm.view.count_tokens", counted)
     body = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
     attrs = _attrs(body)
     assert attrs.variables(frozenset({("llm", "model")}))["llm"]["estimated_input_tokens"] == 0
