@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from authz.llm.fields import read_int, read_list, read_name, read_role
+from authz.llm.fields import read_int, read_name, read_objects, read_role
 from authz.llm.text import join, json_text, text_of
 from authz.llm.view import MAX_MESSAGES, LlmView
 
@@ -14,11 +14,7 @@ ROLES = frozenset({"user", "assistant"})
 def anthropic_messages(body: dict[str, Any], view: LlmView) -> None:
     """A messages request: system, messages with their tool uses and results, the token cap."""
     view.system_text = text_of(body.get("system"), view, "system")
-    for i, message in enumerate(read_list(body.get("messages"), view, "messages")):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            view.note(f"{where}: not an object")
-            continue
+    for where, message in read_objects(body.get("messages"), view, "messages"):
         role = read_role(view, message.get("role"), f"{where}.role", ROLES)
         content = message.get("content")
         parts = content if isinstance(content, list) else [content]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from authz.llm.anthropic import anthropic_messages
-from authz.llm.fields import read_double, read_flag, read_list, read_string
+from authz.llm.fields import read_double, read_flag, read_string
 from authz.llm.gemini import gemini_generate, gemini_model_call
 from authz.llm.openai import openai_chat, openai_completion, openai_embeddings, openai_responses
 from authz.llm.tools import read_tools
@@ -59,7 +59,7 @@ def llm_view(path: str, headers: dict[str, str], body: Any, body_error: str | No
         view.model = read_string(view, body.get("model"), "model")
         view.stream = read_flag(view, body.get("stream"), "stream")
         view.temperature = read_double(view, body.get("temperature"), "temperature")
-    read_tools(view, read_list(body.get("tools"), view, "tools"))
+    read_tools(view, body.get("tools"))
     if provider == "gemini" or (provider == "unknown" and "contents" in body):
         gemini_generate(body, view)
     elif provider == "anthropic":

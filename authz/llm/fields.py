@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from authz.llm.view import MAX_MESSAGES, LlmView
@@ -102,6 +103,17 @@ def read_list(value: Any, view: LlmView, what: str) -> list[Any]:
         view.note(f"{what}: more than {MAX_MESSAGES} items; the rest are not in the view")
         return value[:MAX_MESSAGES]
     return value
+
+
+def read_objects(value: Any, view: LlmView, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, item) for each JSON object in a list read by read_list; other items are noted
+    and skipped."""
+    for i, item in enumerate(read_list(value, view, what)):
+        where = f"{what}[{i}]"
+        if isinstance(item, dict):
+            yield where, item
+        else:
+            view.note(f"{where}: not an object")
 
 
 def read_role(view: LlmView, value: Any, where: str, known: frozenset[str]) -> str:

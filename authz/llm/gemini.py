@@ -10,8 +10,8 @@ from authz.llm.fields import (
     read_double,
     read_either,
     read_int,
-    read_list,
     read_name,
+    read_objects,
     read_role,
 )
 from authz.llm.text import file_text, join, json_text, text_of
@@ -39,11 +39,7 @@ def gemini_generate(body: dict[str, Any], view: LlmView) -> None:
         view.system_text = _parts(view, system.get("parts"), "systemInstruction.parts")
     elif system is not None:
         view.system_text = text_of(system, view, "systemInstruction")
-    for i, content in enumerate(read_list(body.get("contents"), view, "contents")):
-        where = f"contents[{i}]"
-        if not isinstance(content, dict):
-            view.note(f"{where}: not an object")
-            continue
+    for where, content in read_objects(body.get("contents"), view, "contents"):
         sent = content.get("role")
         if sent is None or sent == "":
             role = "user"  # Gemini: "can be left blank or unset" for a single turn
@@ -69,11 +65,7 @@ def gemini_generate(body: dict[str, Any], view: LlmView) -> None:
 
 def _parts(view: LlmView, parts: Any, where: str) -> str:
     texts = []
-    for j, part in enumerate(read_list(parts, view, where)):
-        at = f"{where}[{j}]"
-        if not isinstance(part, dict):
-            view.note(f"{at}: not an object")
-            continue
+    for at, part in read_objects(parts, view, where):
         call = read_either(view, part, "functionCall", "function_call", at)
         response = read_either(view, part, "functionResponse", "function_response", at)
         inline = read_either(view, part, "inlineData", "inline_data", at)

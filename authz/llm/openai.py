@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from authz.llm.fields import read_int, read_list, read_name, read_role
+from authz.llm.fields import read_int, read_list, read_name, read_objects, read_role
 from authz.llm.text import arguments_text, json_text, text_of
 from authz.llm.view import MAX_MESSAGES, MAX_TEXT_CHARS, LlmView
 
@@ -14,11 +14,7 @@ RESPONSES_ROLES = frozenset({"system", "developer", "user", "assistant"})
 
 def openai_chat(body: dict[str, Any], view: LlmView) -> None:
     """A chat/completions request: messages, their tool calls, the token cap."""
-    for i, message in enumerate(read_list(body.get("messages"), view, "messages")):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            view.note(f"{where}: not an object")
-            continue
+    for where, message in read_objects(body.get("messages"), view, "messages"):
         role = read_role(view, message.get("role"), f"{where}.role", CHAT_ROLES)
         text = text_of(message.get("content"), view, f"{where}.content")
         if role in ("tool", "function"):

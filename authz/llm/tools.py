@@ -5,29 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from authz.llm.fields import read_either, read_list, read_name, read_string
+from authz.llm.fields import read_either, read_name, read_objects, read_string
 from authz.llm.text import json_text
 from authz.llm.view import MAX_TEXT_CHARS, LlmView
 
 
-def read_tools(view: LlmView, tools: list[Any]) -> None:
+def read_tools(view: LlmView, tools: Any) -> None:
     """Names of the tools offered; their descriptions and schemas are text the model reads."""
-    for i, tool in enumerate(tools):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            view.note(f"{where}: not an object")
-            continue
+    for where, tool in read_objects(tools, view, "tools"):
         declarations = read_either(
             view, tool, "functionDeclarations", "function_declarations", where
         )
         if declarations is not None:  # Gemini
-            for j, declaration in enumerate(
-                read_list(declarations, view, f"{where}.functionDeclarations")
+            for at, declaration in read_objects(
+                declarations, view, f"{where}.functionDeclarations"
             ):
-                if isinstance(declaration, dict):
-                    _tool(view, declaration, f"{where}.functionDeclarations[{j}]")
-                else:
-                    view.note(f"{where}.functionDeclarations[{j}]: not an object")
+                _tool(view, declaration, at)
             continue
         for nested in ("function", "custom"):  # OpenAI chat
             if isinstance(tool.get(nested), dict):
