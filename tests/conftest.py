@@ -1,4 +1,12 @@
-"""Shared pytest fixtures: real subprocesses for the demo upstream, Envoy and authz.
+"""Shared pytest fixtures: real subprocesses for the demo upstream, Envoy and authz; and
+the layer markers.
+
+Every test lives in one layer, and its directory gives it the marker of that layer (so
+``pytest -m unit`` runs the fast ones):
+
+* ``tests/unit/``: pure, no processes (in-process threads and servers at most);
+* ``tests/process/``: starts authz or another process (the CLI, ``make``), no Envoy;
+* ``tests/e2e/``: a real Envoy in front.
 
 All three are function-scoped and stop their processes at teardown whatever the test's
 outcome (SIGTERM, 5 s grace, SIGKILL); logs live in the test's ``tmp_path``, and any
@@ -25,18 +33,29 @@ from typing import Any
 
 import pytest
 
+from tests.support.authz import AuthzFactory, AuthzHandle, start_authz
+from tests.support.envoy import EnvoyFactory, EnvoyHandle, envoy_binary, start_envoy
 from tests.support.otlp import OtlpReceiver
-from tests.support.procs import (
-    AuthzFactory,
-    AuthzHandle,
-    EnvoyFactory,
-    EnvoyHandle,
-    UpstreamHandle,
-    envoy_binary,
-    start_authz,
-    start_envoy,
-    start_upstream,
-)
+from tests.support.upstream import UpstreamHandle, start_upstream
+
+LAYERS = ("unit", "process", "e2e")
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer, the directory it lives in; refuse one outside them."""
+    for item in items:
+        try:
+            layer = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue  # not under tests/ (e.g. a file given on the command line elsewhere)
+        if layer not in LAYERS:
+            raise pytest.UsageError(
+                f"{item.path}: a test goes in tests/unit (no processes), tests/process "
+                "(processes, no Envoy) or tests/e2e (a real Envoy); its directory marks it"
+            )
+        item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture
@@ -64,7 +83,7 @@ def envoy_factory(tmp_path: Path, envoy_bin: Path) -> Iterator[EnvoyFactory]:
 
     ``envoy_factory(authz_port, upstream_port, *, otel_port=None, mutate=None, **kw)
     -> EnvoyHandle``; ``mutate(config_dict)`` edits the config before it is written (see
-    ``tests.support.procs.ext_authz_filter`` / ``remove_http_filter``). ``otel_port``
+    ``tests.support.envoy.ext_authz_filter`` / ``remove_http_filter``). ``otel_port``
     sends Envoy's spans there (e.g. ``otlp_receiver.port``, flushed every 100 ms); by
     default they go to a dead port. Each Envoy gets a distinct ``--base-id``. All are
     stopped at teardown.

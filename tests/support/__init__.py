@@ -1,59 +1,14 @@
-"""Helpers for the end-to-end tests: free ports, Envoy config rendering, subprocesses."""
+"""Helpers for the tests and bench/, one concern a module.
 
-from __future__ import annotations
-
-from tests.support.procs import (
-    DEPLOY_ENVOY_DIR,
-    ENVOY_CONFIG,
-    EXT_AUTHZ_FILTER,
-    REPO_ROOT,
-    AuthzFactory,
-    AuthzHandle,
-    EnvoyFactory,
-    EnvoyHandle,
-    Proc,
-    ProcError,
-    UpstreamHandle,
-    envoy_binary,
-    ext_authz_filter,
-    find_cluster,
-    free_port,
-    http_filters,
-    next_base_id,
-    remove_envoy_shared_memory,
-    remove_http_filter,
-    render_envoy_config,
-    start_authz,
-    start_envoy,
-    start_upstream,
-    wait_grpc_serving,
-    wait_http_ready,
-)
-
-__all__ = [
-    "DEPLOY_ENVOY_DIR",
-    "ENVOY_CONFIG",
-    "EXT_AUTHZ_FILTER",
-    "REPO_ROOT",
-    "AuthzFactory",
-    "AuthzHandle",
-    "EnvoyFactory",
-    "EnvoyHandle",
-    "Proc",
-    "ProcError",
-    "UpstreamHandle",
-    "envoy_binary",
-    "ext_authz_filter",
-    "find_cluster",
-    "free_port",
-    "http_filters",
-    "next_base_id",
-    "remove_envoy_shared_memory",
-    "remove_http_filter",
-    "render_envoy_config",
-    "start_authz",
-    "start_envoy",
-    "start_upstream",
-    "wait_grpc_serving",
-    "wait_http_ready",
-]
+paths      where the shipped files are (REPO_ROOT, ENVOY_CONFIG, EXAMPLE_POLICY, DEMO_KEYS)
+ports      free_port, next_base_id
+proc       Proc (a subprocess in its own group, stopped SIGTERM then SIGKILL), children
+health     the one readiness poller (wait_until) and its probes: HTTP, gRPC health, TCP
+envoy      the shipped Envoy config rendered with test ports; start_envoy, launch_envoy
+authz      start_authz: `python -m authz serve`, ready on gRPC health
+upstream   start_upstream: the demo echo upstream, counting requests
+client     http() as a client sends it; scrape() of /metrics
+tokens     keys, JWKS and tokens; demo_token() signed with the shipped demo key
+otlp, jwks_server, introspection_server, sdk_upstream, ext_proc, corpus, fuzzing,
+tiny_classifier: the in-process servers and data the tests need
+"""

@@ -1,4 +1,5 @@
-"""Build ext_proc messages as Envoy sends them, and drive a ResponseStream with them.
+"""Build ext_proc messages as Envoy sends them (and the completions they carry), and drive a
+ResponseStream with them.
 
 Used by the response-path unit tests: the same messages Envoy 1.40 sends with the shipped
 filter (raw header values, the ext_authz namespace forwarded in metadata_context, the
@@ -24,6 +25,24 @@ from authz.response_path.stream import ResponseStream
 from authz.service import Checker
 
 Mode = processing_mode_pb2.ProcessingMode
+FAKE_AWS_KEY = "AKIA" + "Q7ZXW3RT5YU8IOPL"  # format-valid, not a real key
+
+
+def completion(text: str, output_tokens: int = 12) -> dict[str, Any]:
+    """An OpenAI chat completion."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": output_tokens, "total_tokens": 21},
+    }
 
 
 def header_map(headers: dict[str, str]) -> base_pb2.HeaderMap:

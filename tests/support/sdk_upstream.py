@@ -399,7 +399,10 @@ def start_sdk_upstream(workdir: Path) -> SdkUpstream:
     """Start the upstream on a free port and wait until it answers."""
     import sys
 
-    from tests.support.procs import REPO_ROOT, Proc, free_port, wait_http_ready
+    from tests.support.health import wait_http_ready
+    from tests.support.paths import REPO_ROOT
+    from tests.support.ports import free_port
+    from tests.support.proc import Proc
 
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Keys, JWKS documents and tokens for identity tests, made fresh by each test run."""
+"""Keys, JWKS documents and tokens for identity tests, made fresh by each test run; and
+tokens signed with the shipped demo key, which the example policies and Envoy accept."""
 
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.support.paths import DEMO_KEYS
+
 ISSUER = "https://idp.example.com"
 AUDIENCE = "llm-gateway"
+# The example pack's MCP route is an OAuth protected resource (identity.protected_resource):
+# a token for it names it in `aud` and carries the scopes its rules ask for.
+MCP_RESOURCE = "https://mcp.example.com/mcp"
+MCP_SCOPES = "tools:read tools:write"
 
 
 @dataclass(frozen=True)
@@ -107,3 +114,19 @@ def hmac_forgery(secret: bytes, alg: str = "HS256", kid: str = "rsa-1") -> str:
     body = b64(json.dumps(claims()).encode())
     signature = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{b64(signature)}"
+
+
+def demo_token(**overrides: Any) -> str:
+    """A token signed with the shipped demo key (good for the LLM gateway and /mcp)."""
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": [AUDIENCE, MCP_RESOURCE],
+        "scope": MCP_SCOPES,
+        "sub": "agent-7",
+        "iat": now,
+        "exp": now + 300,
+        **overrides,
+    }
+    key = (DEMO_KEYS / "demo-signing-key.pem").read_bytes()
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "demo-2026"})

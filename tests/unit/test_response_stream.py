@@ -26,7 +26,7 @@ from tests.support.ext_proc import (
     send,
     set_headers,
 )
-from tests.test_e2e_identity import demo_token
+from tests.support.tokens import demo_token
 from tests.unit.helpers import ENGINES, compile_policy
 
 KEY = "AKIA" + "Q7ZXW3RT5YU8IOPL"  # format-valid, not a real key
