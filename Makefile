@@ -40,8 +40,8 @@ bench: install
 	$(PY) bench/run.py
 
 lint: install
-	$(VENV)/bin/ruff check authz tests protos deploy
-	$(VENV)/bin/ruff format --check authz tests protos deploy
+	$(VENV)/bin/ruff check authz tests protos deploy bench tools
+	$(VENV)/bin/ruff format --check authz tests protos deploy bench tools
 
 clean:
 	rm -rf $(VENV) authz/_proto build *.egg-info

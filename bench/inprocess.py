@@ -52,22 +52,6 @@ def _checker(policy: Path, log: bool = False) -> Any:
     return Checker(load(str(policy)), log=DecisionLog(stream))
 
 
-def reference_request(body: bytes | None = None, token: str | None = None) -> Any:
-    """The benchmark's chat CheckRequest (the recorded one h2load sends)."""
-    from authz.request_file import to_check_request
-
-    return to_check_request(
-        {
-            "method": "POST",
-            "path": workload.PATH,
-            "headers": workload.headers(token or workload.token()),
-            "body": (body or workload.chat_body()).decode(),
-            "context": {"policy": "chat"},
-            "source": {"address": "10.0.0.7", "port": 40000},
-        }
-    )
-
-
 class _Timers:
     """Wall time per stage, exclusive of the stages nested inside it."""
 
@@ -166,7 +150,7 @@ def _one(checker: Any, raw: bytes, timers: _Timers | None) -> None:
 def stage_breakdown(count: int = 20000, log: bool = False) -> dict[str, Any]:
     """Microseconds per reference check, per stage, and the uninstrumented total."""
     checker = _checker(HERE / "reference.yaml", log)
-    raw = reference_request().SerializeToString()
+    raw = workload.check_request().SerializeToString()
     for _ in range(2000):
         _one(checker, raw, None)
     started = time.process_time()

@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +35,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import ENVOY, PY, free_port, start, stop, wait_port, wait_serving  # noqa: E402
+from bench.run import PY, start_server, stop  # noqa: E402
+from tests.support.envoy import EnvoyHandle, launch_envoy  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_RESPONSE_REQUESTS", "2000"))
 POLICY = """
@@ -247,16 +248,20 @@ def measure(requests: int = REQUESTS) -> dict[str, dict[str, float]]:
     authz_port, listen, admin = free_port(), free_port(), free_port()
     serve = [PY, "-m", "authz", "serve", "--config", str(policy), "--decision-log", ""]
     serve += ["--admin-listen", "", "--workers", "1", "--listen", f"127.0.0.1:{authz_port}"]
-    authz = start(serve, work / "authz.log")
-    envoy: subprocess.Popen[bytes] | None = None
+    authz = start_server(serve, authz_port, work / "authz.log")
+    envoy: EnvoyHandle | None = None
     try:
-        wait_serving(authz_port)
         config = work / "envoy.yaml"
         port = upstream.server_address[1]
         config.write_text(yaml.safe_dump(envoy_config(listen, admin, authz_port, port)))
-        command = [ENVOY, "-c", str(config), "--concurrency", "1", "-l", "error"]
-        envoy = start([*command, "--disable-hot-restart"], work / "envoy.log")
-        wait_port(listen)
+        envoy = launch_envoy(
+            work,
+            config,
+            port=listen,
+            admin_port=admin,
+            log_level="error",
+            extra_args=("--disable-hot-restart",),
+        )
         for path in ROUTES.values():
             _latencies(listen, path, 200)  # warm up every path
         results: dict[str, dict[str, float]] = {}
@@ -273,7 +278,7 @@ def measure(requests: int = REQUESTS) -> dict[str, dict[str, float]]:
         return results
     finally:
         if envoy is not None:
-            stop(envoy)
+            envoy.stop()
         stop(authz)
         upstream.shutdown()
 

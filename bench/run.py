@@ -24,8 +24,6 @@ import platform
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import string
 import subprocess
@@ -41,9 +39,12 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import inprocess, peer, workload  # noqa: E402
+from tests.support.envoy import EnvoyHandle, launch_envoy  # noqa: E402
+from tests.support.health import wait_grpc_serving, wait_port  # noqa: E402
+from tests.support.ports import LOCALHOST, free_port  # noqa: E402
+from tests.support.proc import Proc, children  # noqa: E402
 
 PY = sys.executable
-ENVOY = str(Path(sys.executable).parent / "envoy")
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 32
 MILLION = int(os.environ.get("BENCH_CHECKS", "1000000"))
@@ -75,44 +76,6 @@ def ensure_tools() -> None:
         )
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    """Until something accepts connections on port."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def wait_serving(port: int) -> None:
-    """Until grpc.health says SERVING (authz) or the port accepts (the floor)."""
-    wait_port(port)
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            try:
-                health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1
-                )
-                return
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # the floor has no health
-                    return
-        time.sleep(0.1)
-
-
 class Workdir:
     """Files the tools need: wrk's script, h2load's request body, Envoy's config."""
 
@@ -125,18 +88,7 @@ class Workdir:
         lua += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in self.headers.items()]
         (self.path / "chat.lua").write_text("\n".join(lua) + "\n")
         (self.path / "chat.json").write_bytes(self.body)
-        from authz.request_file import to_check_request
-
-        check = to_check_request(
-            {
-                "method": "POST",
-                "path": workload.PATH,
-                "headers": self.headers,
-                "body": self.body.decode(),
-                "context": {"policy": "chat"},
-                "source": {"address": "10.0.0.7", "port": 40000},
-            }
-        ).SerializeToString()
+        check = workload.check_request(self.body, token).SerializeToString()
         (self.path / "check.grpc").write_bytes(b"\0" + len(check).to_bytes(4, "big") + check)
         cached = (HERE / "reference.yaml").read_text() + "\ncache: {max_entries: 10000}\n"
         self.cached_policy = HERE / ".reference-cached.yaml"
@@ -153,38 +105,35 @@ class Workdir:
         return path, listen, admin
 
 
-def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """A process in its own group, output to a log."""
-    return subprocess.Popen(
-        command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+def start_server(command: list[str], port: int, log: Path) -> Proc:
+    """A gRPC server (authz or the floor) in its own process group, once its health says
+    SERVING."""
+    server = Proc(command, log_path=log, cwd=ROOT).start()
+    try:
+        wait_grpc_serving(f"{LOCALHOST}:{port}", 30, proc=server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def stop(server: Proc) -> None:
+    """SIGTERM the group (authz drains its checks), SIGKILL after 20 s."""
+    server.stop(timeout=20)
+
+
+def start_envoy(work: Workdir, authz_port: int, logs: Path) -> EnvoyHandle:
+    """Envoy (2 worker threads) in front of authz_port, ready; logs go to `logs`."""
+    config, listen, admin = work.envoy_config(authz_port)
+    return launch_envoy(
+        logs,
+        config,
+        port=listen,
+        admin_port=admin,
+        concurrency=2,
+        log_level="error",
+        extra_args=("--disable-hot-restart",),
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the group, then SIGKILL."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def start_envoy(work: Workdir, authz_port: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Envoy in front of authz_port (2 worker threads); returns it and its listener port."""
-    config, listen, _admin = work.envoy_config(authz_port)
-    command = [
-        ENVOY,
-        "-c",
-        str(config),
-        "--concurrency",
-        "2",
-        "-l",
-        "error",
-        "--disable-hot-restart",
-    ]
-    return start(command, log), listen
 
 
 def wrk(url: str, script: Path) -> tuple[float, float, float, int]:
@@ -273,18 +222,9 @@ def per_request(
     }
 
 
-def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+def worker_pids(server: Proc) -> list[int]:
     """The serving processes: the children of a supervisor, or the process itself."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == proc.pid:
-                kids.append(int(entry))
-    return kids or [proc.pid]
+    return children(server.pid) or [server.pid]
 
 
 def measure(
@@ -298,20 +238,18 @@ def measure(
     """All loads against one target (`full=False`: only the fixed-rate run)."""
     logs = work.path / name.replace(" ", "_")
     logs.mkdir()
-    server = start(command, logs / "server.log")
+    server = start_server(command, port, logs / "server.log")
     results: list[Figures] = []
     try:
-        wait_serving(port)
-        envoy, listen = start_envoy(work, port, logs / "envoy.log")
+        envoy = start_envoy(work, port, logs)
         try:
-            wait_port(listen)
-            url = f"http://127.0.0.1:{listen}{workload.PATH}"
+            url = envoy.url(workload.PATH)
             if full:
                 print(f"  {name}: wrk through Envoy ...", flush=True)
                 pids = sorted({*worker_pids(server), server.pid})
-                before = cpu_seconds(pids), cpu_seconds([envoy.pid]), load_cpu_seconds()
+                before = cpu_seconds(pids), cpu_seconds([envoy.proc.pid]), load_cpu_seconds()
                 rps, p50, p99, errors = wrk(url, work.path / "chat.lua")
-                after = cpu_seconds(pids), cpu_seconds([envoy.pid]), load_cpu_seconds()
+                after = cpu_seconds(pids), cpu_seconds([envoy.proc.pid]), load_cpu_seconds()
                 cpu = per_request(("authz", "envoy", "wrk"), before, after, rps)
                 rss = [round(rss_mb(pid), 1) for pid in worker_pids(server)]
                 extra = {"rss_mb_per_worker": rss, "cpu_us_per_request": cpu}
@@ -331,7 +269,7 @@ def measure(
                     Figures(name, f"fixed {fixed_rate:.0f}/s via Envoy", rps, p50, p99, errors)
                 )
         finally:
-            stop(envoy)
+            envoy.stop()
         if not full:
             return results
         print(f"  {name}: h2load straight at gRPC ...", flush=True)
@@ -371,15 +309,11 @@ def peer_comparison(work: Workdir) -> tuple[list[Figures], str]:
         grpc_port, http_port = free_port(), free_port()
         peer.write_policies(folder / "policies", variant)
         config = peer.write_config(folder, grpc_port, http_port)
-        server = subprocess.Popen(
-            peer.command(config),
-            stdout=(folder / "cerbos.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=peer.environment(),
-        )
+        server = Proc(
+            peer.command(config), log_path=folder / "cerbos.log", env=peer.environment()
+        ).start()
         try:
-            wait_port(grpc_port)
+            wait_port(grpc_port, 30, proc=server)
             request, effect = None, ""
             for _ in range(50):
                 try:
@@ -408,9 +342,8 @@ def peer_comparison(work: Workdir) -> tuple[list[Figures], str]:
         "--config", str(HERE / "reference.yaml"), "--listen", f"127.0.0.1:{port}",
         "--workers", "2",
     ]  # fmt: skip
-    server = start(command, logs / "authz.log")
+    server = start_server(command, port, logs / "authz.log")
     try:
-        wait_serving(port)
         pids = sorted({*worker_pids(server), server.pid})
         before = cpu_seconds(pids), load_cpu_seconds()
         url = f"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check"
@@ -442,24 +375,11 @@ def in_process() -> dict[str, Any]:
 def million_checks() -> dict[str, float]:
     """RSS before and after MILLION in-process checks on the reference set (cel-cpp)."""
     from authz.policy.compiler import load
-    from authz.request_file import to_check_request
     from authz.service import Checker
 
     checker = Checker(load(str(HERE / "reference.yaml")))
     token = workload.token()
-    requests = [
-        to_check_request(
-            {
-                "method": "POST",
-                "path": workload.PATH,
-                "headers": workload.headers(token),
-                "body": workload.chat_body(4096 + i).decode(),
-                "context": {"policy": "chat"},
-                "source": {"address": "10.0.0.7", "port": 40000},
-            }
-        )
-        for i in range(16)
-    ]
+    requests = [workload.check_request(workload.chat_body(4096 + i), token) for i in range(16)]
     for request in requests * 200:
         checker.check(request)  # warm up
     before = rss_mb(os.getpid())

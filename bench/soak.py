@@ -37,13 +37,11 @@ def main() -> int:
         "--listen",
         f"127.0.0.1:{port}",
     ]
-    server = run.start(command, work.path / "soak-server.log")
+    server = run.start_server(command, port, work.path / "soak-server.log")
     try:
-        run.wait_serving(port)
-        envoy, listen = run.start_envoy(work, port, work.path / "soak-envoy.log")
+        envoy = run.start_envoy(work, port, work.path)
         try:
-            run.wait_port(listen)
-            url = f"http://127.0.0.1:{listen}{run.workload.PATH}"
+            url = envoy.url(run.workload.PATH)
             run.DURATION = 10
             maximum, *_ = run.wrk(url, work.path / "chat.lua")
             rate = 0.8 * maximum
@@ -72,7 +70,7 @@ def main() -> int:
             ]
             non_200 = sum(status != "200" for status in statuses)
         finally:
-            run.stop(envoy)
+            envoy.stop()
     finally:
         run.stop(server)
     print()

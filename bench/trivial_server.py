@@ -13,6 +13,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,6 +40,8 @@ def main() -> int:
     args = parser.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(AlwaysAllow(), server)
+    # Health as authz has it, so the bench waits for both the same way; never on the path.
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     stop = threading.Event()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
+from typing import Any
 
-import jwt
+from tests.support.tokens import AUDIENCE, demo_token
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY = ROOT / "deploy" / "envoy" / "keys" / "demo-signing-key.pem"
 PATH = "/v1/chat/completions"
 
 PARAGRAPH = (
@@ -19,18 +17,9 @@ PARAGRAPH = (
 
 
 def token() -> str:
-    """A JWT from the demo issuer, valid for two hours."""
-    now = int(time.time())
-    claims = {
-        "iss": "https://idp.example.com",
-        "aud": "llm-gateway",
-        "sub": "bench-agent",
-        "groups": ["ml"],
-        "scope": "chat",
-        "iat": now,
-        "exp": now + 7200,
-    }
-    return jwt.encode(claims, KEY.read_bytes(), algorithm="RS256", headers={"kid": "demo-2026"})
+    """A JWT from the demo issuer for the LLM gateway, valid for two hours."""
+    expires = int(time.time()) + 7200
+    return demo_token(aud=AUDIENCE, sub="bench-agent", groups=["ml"], scope="chat", exp=expires)
 
 
 def chat_body(size: int = 4096) -> bytes:
@@ -53,3 +42,19 @@ def chat_body(size: int = 4096) -> bytes:
 def headers(bearer: str) -> dict[str, str]:
     """HTTP headers of the request."""
     return {"authorization": f"Bearer {bearer}", "content-type": "application/json"}
+
+
+def check_request(body: bytes | None = None, bearer: str | None = None) -> Any:
+    """The benchmark's chat CheckRequest (the one h2load sends straight at gRPC)."""
+    from authz.request_file import to_check_request
+
+    return to_check_request(
+        {
+            "method": "POST",
+            "path": PATH,
+            "headers": headers(bearer or token()),
+            "body": (body or chat_body()).decode(),
+            "context": {"policy": "chat"},
+            "source": {"address": "10.0.0.7", "port": 40000},
+        }
+    )
