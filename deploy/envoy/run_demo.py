@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ENVOY = Path(sys.executable).parent / "envoy"
 
-# Each example is a shell snippet to run from the repository root; tests/test_make_run.py
+# Each example is a shell snippet to run from the repository root; tests/e2e/test_make_run.py
 # runs every one of them against the running demo.
 CURLS = """
 authz demo is up: Envoy on http://127.0.0.1:10000 (admin :9901), authz on :9191.

@@ -1,6 +1,6 @@
 """The hostile-input catalogue: each case has its exact expected outcome, on both engines.
 Nothing may be allowed by accident, nothing may crash; every deny carries a reason.
-(Path tricks need Envoy's normalisation: tests/test_e2e_hostile_paths.py.)"""
+(Path tricks need Envoy's normalisation: tests/e2e/test_hostile_paths.py.)"""
 
 from __future__ import annotations
 
