@@ -24,7 +24,13 @@ import grpc
 import pytest
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2
-from tests.support.envoy import EXT_AUTHZ_FILTER, EnvoyFactory, remove_http_filter
+from tests.support.envoy import (
+    EXT_AUTHZ_FILTER,
+    EXT_PROC_FILTER,
+    ConfigDict,
+    EnvoyFactory,
+    remove_http_filter,
+)
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
 from tests.support.ports import free_port
 from tests.support.upstream import UpstreamHandle
@@ -72,6 +78,17 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[i
     finally:
         conn.close()
     return resp.status, json.loads(body) if body else None
+
+
+def _without_authz(config: ConfigDict) -> None:
+    """No authz at all: neither ext_authz nor the response path (ext_proc)."""
+    remove_http_filter(config, EXT_AUTHZ_FILTER)
+    remove_http_filter(config, EXT_PROC_FILTER)
+
+
+def _without_ext_proc(config: ConfigDict) -> None:
+    """The fake authz serves Check only: no response path (ext_proc) to ask it."""
+    remove_http_filter(config, EXT_PROC_FILTER)
 
 
 def _is_envoy_server_span(span: ReceivedSpan) -> bool:
@@ -146,7 +163,7 @@ def test_envoy_exports_server_span_and_propagates_to_upstream(
         free_port(),
         upstream.port,
         otel_port=otlp_receiver.port,
-        mutate=lambda cfg: remove_http_filter(cfg, EXT_AUTHZ_FILTER),
+        mutate=_without_authz,
     )
 
     status, echo = _get(envoy.port, "/public/traced")
@@ -177,7 +194,9 @@ def test_envoy_propagates_trace_context_to_ext_authz(
     otlp_receiver: OtlpReceiver,
     fake_authz: MetadataRecordingAuthz,
 ) -> None:
-    envoy = envoy_factory(fake_authz.port, upstream.port, otel_port=otlp_receiver.port)
+    envoy = envoy_factory(
+        fake_authz.port, upstream.port, otel_port=otlp_receiver.port, mutate=_without_ext_proc
+    )
 
     status, echo = _get(envoy.port, "/public/traced")
     assert status == 200, echo
@@ -216,7 +235,9 @@ def test_envoy_continues_client_trace(
     otlp_receiver: OtlpReceiver,
     fake_authz: MetadataRecordingAuthz,
 ) -> None:
-    envoy = envoy_factory(fake_authz.port, upstream.port, otel_port=otlp_receiver.port)
+    envoy = envoy_factory(
+        fake_authz.port, upstream.port, otel_port=otlp_receiver.port, mutate=_without_ext_proc
+    )
 
     incoming = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01"
     status, echo = _get(envoy.port, "/public/traced", headers={"traceparent": incoming})
@@ -241,7 +262,7 @@ def test_dead_collector_does_not_affect_requests(
 ) -> None:
     """By default the harness points the otel cluster at a dead port: tracing stays on
     (traceparent still flows) and requests still succeed."""
-    envoy = envoy_factory(fake_authz.port, upstream.port)
+    envoy = envoy_factory(fake_authz.port, upstream.port, mutate=_without_ext_proc)
 
     for _ in range(3):
         status, echo = _get(envoy.port, "/public/x")
