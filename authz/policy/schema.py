@@ -118,41 +118,4 @@ ROOTS: dict[str, frozenset[str] | None] = {
     for name, t in {**ROOT_TYPES, "response": RESPONSE_TYPE}.items()
 }
 
-# Functions and macros every expression may call, on both engines.
-FUNCTIONS = frozenset(
-    {
-        "has",
-        "size",
-        "int",
-        "uint",
-        "double",
-        "string",
-        "bytes",
-        "bool",
-        "type",
-        "dyn",
-        "duration",
-        "timestamp",
-        "matches",
-        "contains",
-        "startsWith",
-        "endsWith",
-        "all",
-        "exists",
-        "exists_one",
-        "map",
-        "filter",
-        "getFullYear",
-        "getMonth",
-        "getDayOfMonth",
-        "getDayOfWeek",
-        "getDayOfYear",
-        "getDate",
-        "getHours",
-        "getMinutes",
-        "getSeconds",
-        "getMilliseconds",
-    }
-)
-
 MACROS_BINDING_A_VARIABLE = frozenset({"all", "exists", "exists_one", "map", "filter"})
