@@ -20,19 +20,14 @@ from authz.decision import (
     INVALID_OUTPUT,
     NO_POLICY,
     REQUEST_ERROR,
-    RESOURCE_METADATA,
     RULE,
-    UNAUTHENTICATED,
     UNKNOWN_POLICY,
     Decision,
-    client_message_for,
     deny,
 )
+from authz.deny_forms import as_jsonrpc, challenged, metadata_answer, unauthenticated
 from authz.detectors.classifier import ModelPending, Scoring
 from authz.errors import EvaluationError, RequestError
-from authz.identity.model import MISSING, MULTIPLE, Identity
-from authz.identity.protected_resource import ProtectedResource, scope_challenge
-from authz.jsonrpc import DEFAULT_CODE, HTTP, deny_reply
 from authz.policy.compiler import (
     PRECOMPUTED,
     CompiledConfig,
@@ -43,7 +38,6 @@ from authz.policy.compiler import (
 from authz.policy.engine.values import format_double
 
 ROUTE_POLICY_KEY = "policy"
-WWW_AUTHENTICATE = "www-authenticate"
 _FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
 T = TypeVar("T")
 Steps = Generator[ModelPending, None, T]  # yields while a model scores; returns T
@@ -130,96 +124,6 @@ def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: 
     )
 
 
-def challenge(reason: str) -> str:
-    """The RFC 6750 Bearer challenge for a refused credential, `reason` being
-    `identity.error` ("" when there is nothing to say: no error code then, RFC 6750 3.1)."""
-    if not reason:
-        return 'Bearer realm="authz"'
-    if reason == MISSING:
-        return 'Bearer realm="authz", error_description="missing_credentials"'
-    code = "invalid_request" if reason == MULTIPLE else "invalid_token"
-    return f'Bearer realm="authz", error="{code}", error_description="{reason}"'
-
-
-def _challenged(config: CompiledConfig, attrs: Attributes, decision: Decision) -> Decision:
-    """Every 401 carries a challenge (RFC 9110 11.6.1): a deny with status 401 whose rule
-    sets no WWW-Authenticate of its own gets the Bearer challenge for this caller's
-    identity. A 403 from a rule with `insufficient_scope` gets the RFC 6750 3.1 challenge.
-    For the protected resource, every Bearer challenge names its metadata document
-    (RFC 9728 5.1). After the cache: the caller, not the cached decision, decides the text."""
-    if decision.allowed or decision.status not in (401, 403):
-        return decision
-    resource = config.identity.protected_resource
-    if resource is not None and not resource.covers(attrs.request.path):
-        resource = None
-    if decision.status == 403:
-        scopes = _insufficient_scope(config, decision)
-        if not scopes:
-            return decision
-        text = scope_challenge(scopes, resource.metadata_url if resource else "")
-        added = (*decision.response_headers, (WWW_AUTHENTICATE, text))
-        return dataclasses.replace(decision, response_headers=added)
-    headers = (*decision.headers, *decision.response_headers)
-    if not any(name == WWW_AUTHENTICATE for name, _ in headers):
-        added = (*decision.response_headers, (WWW_AUTHENTICATE, challenge(attrs.identity.error)))
-        decision = dataclasses.replace(decision, response_headers=added)
-    return decision if resource is None else _name_metadata(decision, resource)
-
-
-def _insufficient_scope(config: CompiledConfig, decision: Decision) -> tuple[str, ...]:
-    """The scopes a denying rule declared missing (`insufficient_scope`), else ()."""
-    if decision.reason != RULE or decision.would_deny is not None:
-        return ()
-    policy = config.policy_named(decision.policy or "")
-    rule = next((r for r in policy.rules if r.name == decision.rule), None) if policy else None
-    return rule.insufficient_scope if rule is not None else ()
-
-
-def _name_metadata(decision: Decision, resource: ProtectedResource) -> Decision:
-    """Add `resource_metadata="..."` to each Bearer challenge that lacks it."""
-
-    def named(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            (n, f'{v}, resource_metadata="{resource.metadata_url}"')
-            if n == WWW_AUTHENTICATE and v[:6].lower() == "bearer" and "resource_metadata=" not in v
-            else (n, v)
-            for n, v in headers
-        )
-
-    return dataclasses.replace(
-        decision, headers=named(decision.headers), response_headers=named(decision.response_headers)
-    )
-
-
-def metadata_answer(resource: ProtectedResource, decision_id: str) -> Decision:
-    """The RFC 9728 metadata document, which authz answers itself: a "deny" with status
-    200 and the document as its body, which Envoy passes to the client unchanged."""
-    return Decision(
-        allowed=False,
-        reason=RESOURCE_METADATA,
-        message=f"protected resource metadata for {resource.config.resource}",
-        decision_id=decision_id,
-        status=200,
-        response_headers=(("cache-control", "max-age=300"),),
-        body=resource.document,
-    )
-
-
-def _unauthenticated(policy: CompiledPolicy, identity: Identity, decision_id: str) -> Decision:
-    """401 with an RFC 6750 challenge naming why the credential was refused."""
-    reason = identity.error or MISSING
-    return Decision(
-        allowed=False,
-        reason=UNAUTHENTICATED,
-        message=f"policy '{policy.name}' requires an identity: {reason}",
-        decision_id=decision_id,
-        status=401,
-        policy=policy.name,
-        client_message=f"authentication required: {reason}",
-        response_headers=((WWW_AUTHENTICATE, challenge(reason)),),
-    )
-
-
 def run_steps(steps: Steps[T]) -> T:
     """Drive `steps` on this thread, waiting (bounded) for each scoring it yields."""
     try:
@@ -250,7 +154,7 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
         key = config.cache.key(named.name, named.cache_paths, attrs)
         cached = config.cache.get(key, decision_id)
         if cached is not None:
-            return _challenged(config, attrs, _as_jsonrpc(config, attrs, cached))
+            return challenged(config, attrs, as_jsonrpc(config, attrs, cached))
     # A route-selected policy needs only what its own expressions read (a chat route never
     # builds the MCP view); selection by `match` may run any policy.
     reads = named.reads if named is not None else config.reads
@@ -265,29 +169,7 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
     transient = config.functions.model is not None and decision.reason == EVALUATION_ERROR
     if key is not None and config.cache is not None and not transient:
         config.cache.put(key, decision)
-    return _challenged(config, attrs, _as_jsonrpc(config, attrs, decision))
-
-
-def _as_jsonrpc(config: CompiledConfig, attrs: Attributes, decision: Decision) -> Decision:
-    """A rule's (or the default's) deny on a `deny_as: jsonrpc` policy, as the JSON-RPC
-    answer to the request (authz/jsonrpc.py). After the cache: the answer carries the id of
-    this request, which the cache key may not cover."""
-    if decision.allowed or decision.reason not in (RULE, DEFAULT) or decision.status == 401:
-        return decision
-    policy = config.policy_named(decision.policy or "")
-    if policy is None:
-        return decision
-    rule = next((r for r in policy.rules if r.name == decision.rule), None)
-    mode = (rule.deny_as if rule is not None else None) or policy.deny_as
-    if mode == HTTP:
-        return decision
-    code = DEFAULT_CODE if rule is None or rule.jsonrpc_code is None else rule.jsonrpc_code
-    message = decision.client_message or client_message_for(decision.reason)
-    request, body = attrs.request, attrs.body.parsed.value
-    reply = deny_reply(
-        request.method, request.headers, body, mode, code, message, decision.decision_id
-    )
-    return decision if reply is None else dataclasses.replace(decision, jsonrpc_body=reply)
+    return challenged(config, attrs, as_jsonrpc(config, attrs, decision))
 
 
 def _at(value: Any, path: tuple[str | int, ...]) -> Any:
@@ -409,7 +291,16 @@ def _run_policy(
 ) -> Decision:
     """The selected policy's rules, first match deciding."""
     if policy.require_identity and not attrs.identity.authenticated:
-        return _unauthenticated(policy, attrs.identity, decision_id)
+        return unauthenticated(policy, attrs.identity, decision_id)
+    if policy.first is not None:  # one engine call; on any failure, rule by rule below
+        try:
+            index = policy.first.evaluate(bound)
+        except EvaluationError:
+            index = None
+        if type(index) is int and -1 <= index < len(policy.rules):
+            if index >= 0:
+                return _apply(policy, policy.rules[index], bound, decision_id)
+            return _default(policy, decision_id)
     for rule in policy.rules:
         try:
             matched = _truth(rule.when, bound)
@@ -423,6 +314,11 @@ def _run_policy(
             )
         if matched:
             return _apply(policy, rule, bound, decision_id)
+    return _default(policy, decision_id)
+
+
+def _default(policy: CompiledPolicy, decision_id: str) -> Decision:
+    """No rule matched: the policy's default."""
     if policy.default_allow:
         return Decision(
             True,

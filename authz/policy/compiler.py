@@ -51,6 +51,7 @@ class CompiledExpr:
     header_keys: frozenset[str] = frozenset()
     all_headers: bool = False
     calls: frozenset[str] = frozenset()  # precomputed detector results it reads (_fn)
+    text: str = ""  # what was compiled: the source, with precomputed calls as _fn reads
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class CompiledPolicy:
     calls: frozenset[str] = frozenset()
     reads: frozenset[Read] = frozenset()  # what its own expressions read
     response: ResponseRules | None = None  # its response_rules (authz/response_path/)
+    # One program for all its rules: the index of the first whose `when` is true, -1 if
+    # none. One engine call per decision instead of one per rule; when it fails (a rule
+    # errs, or is not a bool) the rules run one by one, which names the rule.
+    first: Program | None = None
     deny_as: str = "http"  # how a rule's deny reaches the client (authz/jsonrpc.py)
 
 
@@ -177,7 +182,7 @@ class _Compiler:
         except CompileFailure as exc:
             self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
             return None
-        program, calls = self._precomputed(source, program)
+        program, calls, text = self._precomputed(source, program)
         return CompiledExpr(
             str(source),
             program,
@@ -185,7 +190,23 @@ class _Compiler:
             frozenset(analysis.header_keys),
             analysis.all_headers,
             calls,
+            text,
         )
+
+    def first_true(self, rules: tuple[CompiledRule, ...]) -> Program | None:
+        """The rules' conditions as one program, `(r0) ? 0 : (r1) ? 1 : ... : -1`: CEL's
+        conditional evaluates its condition first and only the branch taken, so it reads
+        exactly what the rules read one by one, in order, and stops at the first true one.
+        None for fewer than two rules, or when the whole does not compile."""
+        if len(rules) < 2 or any(not rule.when.text for rule in rules):
+            return None
+        text = "-1"
+        for index in reversed(range(len(rules))):
+            text = f"({rules[index].when.text}) ? {index} : ({text})"
+        try:
+            return self.engine.compile(text)
+        except CompileFailure:
+            return None
 
     def _unconfigured_calls(self, source: Located, tree: Any, what: str) -> bool:
         """Report each call of a function the config did not set up (injection_model()
@@ -201,17 +222,17 @@ class _Compiler:
                 found = True
         return found
 
-    def _precomputed(self, source: str, program: Program) -> tuple[Program, frozenset[str]]:
+    def _precomputed(self, source: str, program: Program) -> tuple[Program, frozenset[str], str]:
         """Rewrite `secrets(llm.prompt_text)` and the like as reads of `_fn[...]`, values the
         service computes once per request in Python. Calling a Python function from the C++
         runtime leaks the converted argument (cel-expr-python 0.1.3: about the argument's
         size per call, measured by `make bench`), so detector calls on attribute paths never
         go through it. Calls on computed arguments stay calls."""
         if not any(name in source for name in self.function_names):
-            return program, frozenset()
+            return program, frozenset(), str(source)
         calls = detector_calls(source, self.function_names)
         if not calls:
-            return program, frozenset()
+            return program, frozenset(), str(source)
         rewritten, ids = source, set()
         for call in reversed(calls):
             ident = self._call_ids.setdefault((call.function, call.path), f"c{len(self._call_ids)}")
@@ -219,9 +240,9 @@ class _Compiler:
             ids.add(ident)
             rewritten = f'{rewritten[: call.start]}_fn["{ident}"]{rewritten[call.end :]}'
         try:
-            return self.engine.compile(rewritten), frozenset(ids)
+            return self.engine.compile(rewritten), frozenset(ids), rewritten
         except CompileFailure:
-            return program, frozenset()
+            return program, frozenset(), str(source)
 
     def _report(self, source: Located, line: int, col: int, message: str) -> None:
         file_line, file_col = source.expression_position(line, col)
@@ -278,6 +299,7 @@ class _Compiler:
             dry_run_header=policy.dry_run_header,
             response=compile_response_rules(self, policy),
             deny_as=policy.deny_as,
+            first=self.first_true(rules),
             calls=frozenset(c for e in exprs for c in e.calls),
             reads=frozenset(r for e in exprs for r in e.reads),
             cache_paths=key_paths(
