@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("decision",),
     ("cache", "functions"),
     ("policy",),
-    ("context", "decide"),
+    ("context", "deny_forms", "decide"),
     ("response", "explain"),
     ("observability",),
     ("service", "response_path"),
