@@ -292,6 +292,15 @@ def _run_policy(
     """The selected policy's rules, first match deciding."""
     if policy.require_identity and not attrs.identity.authenticated:
         return unauthenticated(policy, attrs.identity, decision_id)
+    if policy.first is not None:  # one engine call; on any failure, rule by rule below
+        try:
+            index = policy.first.evaluate(bound)
+        except EvaluationError:
+            index = None
+        if type(index) is int and -1 <= index < len(policy.rules):
+            if index >= 0:
+                return _apply(policy, policy.rules[index], bound, decision_id)
+            return _default(policy, decision_id)
     for rule in policy.rules:
         try:
             matched = _truth(rule.when, bound)
@@ -305,6 +314,11 @@ def _run_policy(
             )
         if matched:
             return _apply(policy, rule, bound, decision_id)
+    return _default(policy, decision_id)
+
+
+def _default(policy: CompiledPolicy, decision_id: str) -> Decision:
+    """No rule matched: the policy's default."""
     if policy.default_allow:
         return Decision(
             True,
