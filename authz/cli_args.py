@@ -59,6 +59,13 @@ def _add_serve(sub: _Sub) -> None:
         help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)",
     )
     serve.add_argument("--engine", choices=ENGINE_NAMES, help="override the file's engine")
+    _add_process_options(serve)
+    _add_operations_options(serve)
+    _add_log_options(serve)
+
+
+def _add_process_options(serve: argparse.ArgumentParser) -> None:
+    """How the worker processes serve, and when they shed load."""
     serve.add_argument(
         "--threads",
         type=int,
@@ -95,6 +102,10 @@ def _add_serve(sub: _Sub) -> None:
         help="a worker whose checks wait longer than this behind others is not ready"
         " (/readyz 503, gRPC health NOT_SERVING; default 250; 0: never)",
     )
+
+
+def _add_operations_options(serve: argparse.ArgumentParser) -> None:
+    """Reloading the policy files, the admin port, tracing."""
     serve.add_argument(
         "--watch-interval",
         type=float,
@@ -113,7 +124,6 @@ def _add_serve(sub: _Sub) -> None:
         help="OTLP/gRPC trace endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT; "
         "tracing is off when neither is set)",
     )
-    _add_log_options(serve)
 
 
 def _add_log_options(serve: argparse.ArgumentParser) -> None:
