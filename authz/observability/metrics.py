@@ -46,6 +46,12 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._check_instruments()
+        self._config_instruments()
+        self._runtime_instruments()
+
+    def _check_instruments(self) -> None:
+        """Decisions and what they took: by policy, rule and outcome, on both paths."""
         self.decisions = Counter(
             "authz_decisions_total",
             "Decisions by policy, rule and outcome.",
@@ -64,6 +70,27 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.dry_run_allowed = Counter(
+            "authz_dry_run_allowed_total",
+            "Requests a dry-run policy would have denied and let through.",
+            ["policy"],
+            registry=self.registry,
+        )
+        self.cache_hits = Counter(
+            "authz_decision_cache_hits_total",
+            "Checks answered from the decision cache.",
+            registry=self.registry,
+        )
+        self.response_decisions = Counter(
+            "authz_response_decisions_total",
+            "Responses judged by response rules, by policy, rule and outcome (allow, deny,"
+            " redact; a dry run as it would have been).",
+            ["policy", "rule", "decision"],
+            registry=self.registry,
+        )
+
+    def _config_instruments(self) -> None:
+        """The config being served, and its reloads."""
         self.config_reloads = Counter(
             "authz_config_reloads_total",
             "Config loads by result (success or failure).",
@@ -83,6 +110,9 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
+
+    def _runtime_instruments(self) -> None:
+        """The machinery around a check: spans, detector scans, the event loop's lag."""
         self.spans_dropped = Counter(
             "authz_trace_spans_dropped_total",
             "Spans the exporter could not deliver.",
@@ -93,30 +123,12 @@ class Metrics:
             "Detector scans run (secrets, pii, injection, redact).",
             registry=self.registry,
         )
-        self.dry_run_allowed = Counter(
-            "authz_dry_run_allowed_total",
-            "Requests a dry-run policy would have denied and let through.",
-            ["policy"],
-            registry=self.registry,
-        )
-        self.cache_hits = Counter(
-            "authz_decision_cache_hits_total",
-            "Checks answered from the decision cache.",
-            registry=self.registry,
-        )
         self.loop_lag = Gauge(
             "authz_event_loop_lag_seconds",
             "How late the worker's event loop ran a timer: the wait of a check queued behind"
             " others (the max over workers).",
             registry=self.registry,
             multiprocess_mode="max",
-        )
-        self.response_decisions = Counter(
-            "authz_response_decisions_total",
-            "Responses judged by response rules, by policy, rule and outcome (allow, deny,"
-            " redact; a dry run as it would have been).",
-            ["policy", "rule", "decision"],
-            registry=self.registry,
         )
 
     def observe(
