@@ -8,6 +8,7 @@ dynamic metadata (see authz.decision).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -46,6 +47,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # decisions' labelled children by label values (policy and rule names come from the
+        # config, so the set is bounded by it)
+        self._decided: dict[tuple[str, str, str, str], Any] = {}
         self._check_instruments()
         self._config_instruments()
         self._runtime_instruments()
@@ -135,7 +139,11 @@ class Metrics:
         self, policy: str | None, rule: str | None, outcome: str, reason: str, seconds: float
     ) -> None:
         """Count one decision and its latency."""
-        self.decisions.labels(policy or "", rule or "", outcome, reason).inc()
+        key = (policy or "", rule or "", outcome, reason)
+        counter = self._decided.get(key)
+        if counter is None:  # labels() validates and locks: once per label set, not per call
+            counter = self._decided[key] = self.decisions.labels(*key)
+        counter.inc()
         self.check_seconds.observe(seconds)
         if reason in ERROR_CODES:
             self.evaluation_errors.labels(reason).inc()
