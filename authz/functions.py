@@ -38,6 +38,7 @@ class CelFunction:
     returns: str
     impl: Callable[..., Any]
     prescanned: bool = False  # impl(text, hits): given what prescan.scan(text) found
+    reads_signals: bool = False  # impl(text, signals): given injection()'s on the same text
 
 
 def _text(value: Any, limit: int) -> str:
@@ -77,7 +78,7 @@ class FunctionLibrary:
             CelFunction("pii", "list", detectors.pii_kinds, prescanned=True),
             CelFunction("injection", "list", detectors.injection_signals, prescanned=True),
             CelFunction("redact", "string", detectors.redact),
-            CelFunction("injection_score", "double", detectors.injection_score),
+            CelFunction("injection_score", "double", detectors.injection_score, reads_signals=True),
         )
         self.model = model
         if model is not None:
@@ -153,6 +154,8 @@ class FunctionLibrary:
                     if hits is None:
                         hits = memo[("", text)] = prescan.scan(text)
                     memo[key] = function.impl(text, hits)
+                elif function.reads_signals:  # judged on injection()'s signals: computed once
+                    memo[key] = function.impl(text, self._bound["injection"](value))
                 else:
                     memo[key] = function.impl(text)
             return memo[key]

@@ -61,8 +61,8 @@ def _hash(token: str) -> int:
     return zlib.crc32(token.encode("utf-8")) & ((1 << BITS) - 1)
 
 
-def features(text: str) -> Features:
-    """The features of one text."""
+def features(text: str, signals: list[str] | None = None) -> Features:
+    """The features of one text; `signals`: injection_signals(text), when already known."""
     reading = rules.readings(text)[-1]
     words = [m.group() for m in itertools.islice(_WORD.finditer(reading), MAX_WORDS)]
     tokens = {f"w:{w}" for w in words}
@@ -71,7 +71,7 @@ def features(text: str) -> Features:
     tokens.update(f"c:{span[i : i + 4]}" for i in range(0, max(len(span) - 3, 0), 2))
     buckets = np.fromiter({_hash(t) for t in tokens}, dtype=np.int64)
     values = np.full(len(buckets), 1.0 / math.sqrt(max(len(buckets), 1)), dtype=np.float32)
-    found = set(rules.injection_signals(text))
+    found = set(rules.injection_signals(text) if signals is None else signals)
     dense = np.zeros(DENSE, dtype=np.float32)
     for i, name in enumerate(SIGNALS):
         dense[i] = name in found
@@ -123,8 +123,10 @@ def shipped_model() -> ScoreModel:
     return ScoreModel.load(MODEL)
 
 
-def injection_score(text: str) -> float:
-    """Probability in [0, 1] that text is a prompt injection (the shipped model)."""
+def injection_score(text: str, signals: list[str] | None = None) -> float:
+    """Probability in [0, 1] that text is a prompt injection (the shipped model);
+    `signals`: injection_signals(text), when the caller has them (injection() on the same
+    text in the same request)."""
     if not text.strip():
         return 0.0
-    return shipped_model().score(features(text))
+    return shipped_model().score(features(text, signals))
