@@ -129,8 +129,9 @@ class Server:
             "ready": self.ready and not overloaded,
             "policies": len(config.policies),
             "config": config.path,
-            "queue_ms": round(self.watch.current() * 1000, 1),
         }
+        if not self.threads:  # the watch runs on the event loop only
+            state["queue_ms"] = round(self.watch.current() * 1000, 1)
         if overloaded:
             state["overloaded"] = True
         if self.reloader is not None:
