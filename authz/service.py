@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Generator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 
@@ -24,6 +24,7 @@ from authz.decide import decide_steps
 from authz.decision import CHECK_TIMEOUT, INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
 from authz.detectors.classifier import ModelPending
 from authz.errors import CheckTimeout, RequestError
+from authz.functions import FunctionLibrary
 from authz.identity.jwks import RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.decision_log import DecisionLog
@@ -33,6 +34,8 @@ from authz.policy.compiler import CompiledConfig
 from authz.response import to_check_response
 
 _log = logging.getLogger("authz.service")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Checker:
@@ -89,20 +92,20 @@ class Checker:
         config = self.config  # one config for the whole check, even if a reload lands
         decision_id = uuid.uuid4().hex
         started = time.perf_counter()
-        deadline = started + self.budget_seconds if self.budget_seconds else None
+        budget = _Budget(started, self.budget_seconds, config.functions)
         parent = self.tracing.parent(metadata or {}, request.attributes.request.http.headers)
         attrs: Attributes | None = None
         with self.tracing.check_span(parent) as span:
             try:
                 attrs = from_check_request(request, config.limits)
-                _in_time(deadline, "identity")
-                attrs = yield from self._identity(config, attrs)
-                _in_time(deadline, "body")
+                budget.check("identity")
+                attrs = yield from budget.waiting(self._identity(config, attrs))
+                budget.check("body")
                 self._body(config, attrs)
-                _in_time(deadline, "evaluation")
-                config.functions.set_deadline(deadline)  # detectors look before each run
+                budget.check("evaluation")
+                budget.arm()  # detectors look before each run
                 with self.tracing.child("authz.evaluate"):
-                    decision = yield from decide_steps(config, attrs, decision_id)
+                    decision = yield from budget.waiting(decide_steps(config, attrs, decision_id))
                 self.metrics.detector_runs.inc(config.functions.request_runs())
                 if decision.cached:
                     self.metrics.cache_hits.inc()
@@ -166,10 +169,39 @@ class Checker:
             span.set_status(trace.Status(trace.StatusCode.ERROR, decision.message))
 
 
-def _in_time(deadline: float | None, stage: str) -> None:
-    """Raise CheckTimeout when the check's budget is spent before `stage`."""
-    if deadline is not None and time.perf_counter() > deadline:
-        raise CheckTimeout(f"check time budget spent before {stage}")
+class _Budget:
+    """A check's time budget: its deadline moves on by the time the check spends waiting
+    (for a token's keys, for a model's score), so the budget measures its own work, and is
+    set again for the detectors whenever the check resumes (other checks ran meanwhile)."""
+
+    __slots__ = ("deadline", "functions")
+
+    def __init__(self, started: float, seconds: float | None, functions: FunctionLibrary) -> None:
+        self.deadline = started + seconds if seconds else None
+        self.functions = functions
+
+    def check(self, stage: str) -> None:
+        """Raise CheckTimeout when the budget is spent before `stage`."""
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise CheckTimeout(f"check time budget spent before {stage}")
+
+    def arm(self) -> None:
+        """Let the detectors see the deadline (they stop before a run past it)."""
+        self.functions.set_deadline(self.deadline)
+
+    def waiting(self, steps: Generator[T, None, R]) -> Generator[T, None, R]:
+        """Run `steps`, not counting the time spent waiting at each of its yields."""
+        try:
+            pending = next(steps)
+            while True:
+                paused = time.perf_counter()
+                yield pending
+                if self.deadline is not None:
+                    self.deadline += time.perf_counter() - paused
+                    self.arm()
+                pending = steps.send(None)
+        except StopIteration as done:
+            return done.value
 
 
 def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:

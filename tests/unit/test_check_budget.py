@@ -88,3 +88,26 @@ def test_readyz_says_overloaded(tmp_path: Path) -> None:
     server.watch.lag = 0.5
     state = server.readiness()
     assert state["ready"] is False and state["overloaded"] and state["queue_ms"] >= 500
+
+
+def test_time_spent_waiting_is_not_counted(tmp_path: Path) -> None:
+    from authz.service import _Budget
+
+    config = compile_policy(tmp_path, POLICY.replace("ENGINE", "cel-cpp"), "cel-cpp")
+
+    def steps():  # a check that waits once (for a token's keys, a model's score)
+        yield "pending"
+        return "done"
+
+    budget = _Budget(time.perf_counter(), 0.1, config.functions)
+    waiting = budget.waiting(steps())
+    assert next(waiting) == "pending"
+    time.sleep(0.2)  # the wait: longer than the whole budget
+    with pytest.raises(StopIteration) as done:
+        waiting.send(None)
+    assert done.value.value == "done"
+    budget.check("evaluation")  # still within budget: the wait was not counted
+    time.sleep(0.15)
+    with pytest.raises(CheckTimeout):
+        budget.check("evaluation")
+    config.functions.set_deadline(None)
