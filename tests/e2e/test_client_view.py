@@ -34,7 +34,7 @@ def test_the_shipped_routes_name_only_example_policies_and_say_so() -> None:
     example = {p["name"] for p in yaml.safe_load(EXAMPLE_POLICY.read_text())["policies"]}
     names = route_policies()
     assert names and names <= example, names - example
-    note = ENVOY.read_text().split("# EXAMPLE_POLICY POLICY NAMES:", 1)[1].split("\n\n", 1)[0]
+    note = ENVOY.read_text().split("# EXAMPLE POLICY NAMES:", 1)[1].split("\n\n", 1)[0]
     assert all(name in note for name in names), note
     assert "deploy/envoy/policies/example.yaml" in note
 
