@@ -56,7 +56,7 @@ def decide(target: str, body: object = None) -> str:
     return reply.dynamic_metadata["rule"]
 
 
-def wait_for_rule(target: str, rule: str, timeout: float = 15, checks: int = 1) -> None:
+def wait_for_rule(target: str, rule: str, timeout: float = 60, checks: int = 1) -> None:
     """Until `checks` consecutive Checks are decided by `rule`."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -149,7 +149,12 @@ def test_every_worker_reloads(authz_factory, tmp_path: Path) -> None:
     policy.write_text(ALLOW)
     authz = authz_factory(policy, extra_args=("--workers", "2"))
     policy.write_text(DENY)
-    wait_for_rule(authz.target, "closed", checks=20)
+    # each worker reloads for itself: wait until both have said so, then every check is new
+    deadline = time.monotonic() + 120
+    while authz.log_text().count("reloaded (file change)") < 2:
+        assert time.monotonic() < deadline, authz.log_text()[-2000:]
+        time.sleep(0.05)
+    assert all(decide(authz.target) == "closed" for _ in range(20))
     new_hash = fingerprint((str(policy),))
     with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
         metrics = resp.read().decode()
