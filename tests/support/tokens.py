@@ -78,7 +78,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "sub": "agent-7",
         "iat": now,
         "nbf": now - 5,
-        "exp": now + 600,
+        "exp": now + 3600,  # a token minted at collection must outlive a slow suite
         "groups": ["ml", "ops"],
         "scope": "read write",
     }
