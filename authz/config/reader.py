@@ -11,10 +11,21 @@ from authz.config.source import Located, SourceFile
 from authz.errors import ConfigIssue
 
 
+def closest(word: str, known: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The one of `known` that `word` most likely misspells: the same but for case, else
+    the closest above `cutoff` (difflib's ratio); None when none is close."""
+    options = sorted({str(k) for k in known})
+    by_case = {option.lower(): option for option in options}
+    if by_case.get(word.lower(), word) != word:
+        return by_case[word.lower()]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`; did you mean 'when'?` for a near miss among `known`, else ''."""
-    close = difflib.get_close_matches(str(word), sorted(known), n=1, cutoff=0.75)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    near = closest(str(word), known)
+    return f"; did you mean '{near}'?" if near else ""
 
 
 class Reader:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from authz.llm.view import MAX_MESSAGES, LlmView
@@ -17,16 +17,32 @@ _DECIMAL_INT = re.compile(r"-?[0-9]{1,40}")
 _DECIMAL = re.compile(r"-?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,4})?")
 
 
+def _number(
+    view: LlmView,
+    value: Any,
+    name: str,
+    decimal: re.Pattern[str] | None,
+    parse: Callable[[str], int | float],
+    not_one: str,
+) -> int | float | None:
+    """`value` if it is a JSON number (or, with `decimal`, a string of one), else None:
+    absent, or noted as `not_one`. A bool is not a number, though Python counts it one."""
+    if value is None:
+        return None
+    if decimal is not None and isinstance(value, str) and decimal.fullmatch(value):
+        value = parse(value)  # proto3 JSON (Gemini) reads "8192" as 8192, "0.5" as 0.5
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        view.note(f"{name}: {not_one}")
+        return None
+    return value
+
+
 def read_int(
     view: LlmView, value: Any, name: str, *, high: int = INT64, strings: bool = False
 ) -> int | None:
     """A token count: an integral number in [1, high), None when absent."""
+    value = _number(view, value, name, _DECIMAL_INT if strings else None, int, "not an integer")
     if value is None:
-        return None
-    if strings and isinstance(value, str) and _DECIMAL_INT.fullmatch(value):
-        value = int(value)  # proto3 JSON (Gemini) reads "8192" as 8192
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        view.note(f"{name}: not an integer")
         return None
     if isinstance(value, float):
         if math.isnan(value) or (math.isfinite(value) and not value.is_integer()):
@@ -48,12 +64,8 @@ def read_int(
 
 def read_double(view: LlmView, value: Any, name: str, *, strings: bool = False) -> float | None:
     """A number such as temperature, None when absent."""
+    value = _number(view, value, name, _DECIMAL if strings else None, float, "not a number")
     if value is None:
-        return None
-    if strings and isinstance(value, str) and _DECIMAL.fullmatch(value):
-        value = float(value)  # proto3 JSON (Gemini) reads "0.5" as 0.5
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        view.note(f"{name}: not a number")
         return None
     try:
         number = float(value)

@@ -4,20 +4,18 @@ hint for a misspelt name."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 import lark
 
+from authz.config.reader import closest
 
-def did_you_mean(name: str, candidates: Iterator[str] | list[str] | tuple[str, ...]) -> str:
-    """` (did you mean 'x'?)` for the closest candidate, or '' when none is close."""
-    options = sorted(set(candidates))
-    lowered = {c.lower(): c for c in options}
-    if name.lower() in lowered and lowered[name.lower()] != name:
-        return f" (did you mean '{lowered[name.lower()]}'?)"
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the closest candidate, or '' when none is close (at
+    difflib's default cutoff, looser than the config reader's)."""
+    near = closest(name, candidates, cutoff=0.6)
+    return f" (did you mean '{near}'?)" if near else ""
 
 
 def position(node: lark.Tree | lark.Token) -> tuple[int, int]:

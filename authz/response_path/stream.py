@@ -24,7 +24,6 @@ with `phase: response` and the request's `decision_id`, the counter
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Generator, Mapping
@@ -33,11 +32,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import json_format
 from opentelemetry import trace
 
-from authz._proto.envoy.config.core.v3 import base_pb2
-from authz._proto.envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
-from authz._proto.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2 as pb
-from authz._proto.envoy.type.v3 import http_status_pb2
 from authz.attributes import Attributes, from_check_request
 from authz.decision import DEFAULT, REQUEST_ERROR
 from authz.errors import RequestError
@@ -46,6 +41,7 @@ from authz.identity.model import Identity
 from authz.observability.tracing import trace_id_of
 from authz.policy.compiler import CompiledConfig, CompiledPolicy
 from authz.policy.response_rules import REDACT, ResponseRules
+from authz.response_path.events import Unreadable
 from authz.response_path.judge import (
     ALLOW,
     DENY,
@@ -57,8 +53,25 @@ from authz.response_path.judge import (
     unreadable,
     withheld,
 )
+from authz.response_path.record import log_entry, span_attributes, stream_summary
+from authz.response_path.replies import (
+    BUFFER_BODY,
+    EXT_AUTHZ,
+    HEADERS_ONLY,
+    NO_BODY,
+    SKIP_RESPONSE,
+    STREAM_BODY,
+    Mode,
+    body_reply,
+    check_request,
+    continue_headers,
+    header,
+    headers_of,
+    immediate,
+    rule_headers,
+)
 from authz.response_path.rewrite import redact_body
-from authz.response_path.sse import StreamJudge, Unreadable, error_event
+from authz.response_path.sse import StreamJudge, error_event
 from authz.response_view import (
     ResponseView,
     declares_json,
@@ -69,62 +82,7 @@ from authz.response_view import (
 if TYPE_CHECKING:
     from authz.service import Checker
 
-EXT_AUTHZ = "envoy.filters.http.ext_authz"
-Mode = processing_mode_pb2.ProcessingMode
-# Nothing more of this response: the policy has no response rules.
-SKIP_RESPONSE = Mode(
-    response_header_mode=Mode.SKIP, response_body_mode=Mode.NONE, response_trailer_mode=Mode.SKIP
-)
-# The response headers, never the body: the rules read only the status and headers.
-HEADERS_ONLY = Mode(
-    response_header_mode=Mode.SEND, response_body_mode=Mode.NONE, response_trailer_mode=Mode.SKIP
-)
-# Decided at the response headers: no body needed any more.
-NO_BODY = Mode(response_body_mode=Mode.NONE, response_trailer_mode=Mode.SKIP)
-STREAM_BODY = Mode(response_header_mode=Mode.SEND, response_body_mode=Mode.STREAMED)
-BUFFER_BODY = Mode(response_header_mode=Mode.SEND, response_body_mode=Mode.BUFFERED)
-_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 _log = logging.getLogger("authz.response_path")
-
-
-def _header(name: str, value: str) -> base_pb2.HeaderValueOption:
-    # ext_proc reads header values from raw_value (send_header_raw_value, on by default).
-    return base_pb2.HeaderValueOption(
-        header=base_pb2.HeaderValue(key=name, raw_value=value.encode()), append_action=_OVERWRITE
-    )
-
-
-def _headers(message: pb.HttpHeaders) -> dict[str, str]:
-    """Lower-case names; repeated headers joined with ',' (as ext_authz sees them)."""
-    joined: dict[str, str] = {}
-    for header in message.headers.headers:
-        value = header.raw_value.decode("utf-8", errors="replace") or header.value
-        key = header.key.lower()
-        joined[key] = f"{joined[key]},{value}" if key in joined else value
-    return joined
-
-
-def _check_request(request: pb.ProcessingRequest) -> external_auth_pb2.CheckRequest:
-    """The CheckRequest ext_authz would have sent, as far as the stream tells it: the
-    request headers and the forwarded dynamic metadata (no body, no peers, no context)."""
-    message = request.request_headers
-    headers = _headers(message)
-    length = headers.get("content-length", "")
-    http = attribute_context_pb2.AttributeContext.HttpRequest(
-        id=headers.get("x-request-id", ""),
-        method=headers.get(":method", ""),
-        path=headers.get(":path", ""),
-        host=headers.get(":authority", ""),
-        scheme=headers.get(":scheme", ""),
-        size=int(length) if length.isdigit() and len(length) < 19 else -1,
-        header_map=message.headers,
-    )
-    attributes = attribute_context_pb2.AttributeContext(
-        request=attribute_context_pb2.AttributeContext.Request(http=http)
-    )
-    if request.HasField("metadata_context"):
-        attributes.metadata_context.CopyFrom(request.metadata_context)
-    return external_auth_pb2.CheckRequest(attributes=attributes)
 
 
 def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity | KeysPending:
@@ -132,34 +90,6 @@ def _resolve(config: CompiledConfig, attrs: Attributes, mode: str) -> Identity |
         return config.identity.resolve(attrs, mode)
     except KeysPending as pending:
         return pending
-
-
-def _continue_headers(
-    request_phase: bool, mode: Any = None, mutation: pb.HeaderMutation | None = None
-) -> pb.ProcessingResponse:
-    common = pb.CommonResponse(header_mutation=mutation) if mutation else pb.CommonResponse()
-    headers = pb.HeadersResponse(response=common)
-    reply = (
-        pb.ProcessingResponse(request_headers=headers)
-        if request_phase
-        else pb.ProcessingResponse(response_headers=headers)
-    )
-    if mode is not None:
-        reply.mode_override.CopyFrom(mode)
-    return reply
-
-
-def _body_reply(
-    body: bytes | None = None, clear: bool = False, mutation: pb.HeaderMutation | None = None
-) -> pb.ProcessingResponse:
-    common = pb.CommonResponse()
-    if mutation is not None:
-        common.header_mutation.CopyFrom(mutation)
-    if clear:
-        common.body_mutation.clear_body = True
-    elif body is not None:
-        common.body_mutation.body = body
-    return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
 
 
 class ResponseStream:
@@ -221,25 +151,25 @@ class ResponseStream:
             self.configured_mode = request.protocol_config.response_body_mode
         self.config = config = self.checker.config  # one config for the whole response
         self.deny_include = config.deny_body
-        self.request_headers = _headers(request.request_headers)
+        self.request_headers = headers_of(request.request_headers)
         namespace = request.metadata_context.filter_metadata.get(EXT_AUTHZ)
         fields = json_format.MessageToDict(namespace) if namespace is not None else {}
         self.policy_name = str(fields.get("policy") or "")
         self.decision_id = str(fields.get("decision_id") or "") or uuid.uuid4().hex
         if not self.policy_name:
-            return _continue_headers(True, SKIP_RESPONSE)  # authz did not judge this request
+            return continue_headers(True, SKIP_RESPONSE)  # authz did not judge this request
         self.policy = config.policy_named(self.policy_name)
         if self.policy is None:
             self.early = unknown_policy(self.policy_name, self.decision_id)
-            return _continue_headers(True, HEADERS_ONLY)
+            return continue_headers(True, HEADERS_ONLY)
         self.rules = self.policy.response
         if self.rules is None:
-            return _continue_headers(True, SKIP_RESPONSE)
+            return continue_headers(True, SKIP_RESPONSE)
         yield from self._request_variables(request, config, self.rules)
         if not self.rules.needs_body:
-            return _continue_headers(True, HEADERS_ONLY)
+            return continue_headers(True, HEADERS_ONLY)
         # The body must be readable: ask the upstream for it uncompressed.
-        return _continue_headers(True, None, pb.HeaderMutation(remove_headers=["accept-encoding"]))
+        return continue_headers(True, None, pb.HeaderMutation(remove_headers=["accept-encoding"]))
 
     def _request_variables(
         self, request: pb.ProcessingRequest, config: CompiledConfig, rules: ResponseRules
@@ -249,7 +179,7 @@ class ResponseStream:
         if not reads:
             return
         try:
-            attrs = from_check_request(_check_request(request), config.limits)
+            attrs = from_check_request(check_request(request), config.limits)
         except RequestError as exc:
             self.early = withheld(
                 REQUEST_ERROR, f"malformed request: {exc}", self.decision_id, self.policy_name
@@ -266,9 +196,9 @@ class ResponseStream:
 
     def _response_headers(self, message: pb.HttpHeaders) -> pb.ProcessingResponse:
         if self.config is None or (self.rules is None and self.early is None):
-            return _continue_headers(False, SKIP_RESPONSE)  # no request phase: a local reply
+            return continue_headers(False, SKIP_RESPONSE)  # no request phase: a local reply
         self._start_span()
-        self.headers = _headers(message)
+        self.headers = headers_of(message)
         status = self.headers.get(":status", "")
         self.status = int(status) if status.isdigit() else 0
         if self.early is not None:
@@ -286,29 +216,27 @@ class ResponseStream:
             self.event_stream = self._stream_judge()
             self.streamed = True
             stream = self.configured_mode == Mode.STREAMED
-            return _continue_headers(False, None if stream else STREAM_BODY)
+            return continue_headers(False, None if stream else STREAM_BODY)
         buffer = self.configured_mode == Mode.BUFFERED
-        return _continue_headers(False, None if buffer else BUFFER_BODY)
+        return continue_headers(False, None if buffer else BUFFER_BODY)
 
     def _headers_decided(self, decision: ResponseDecision) -> pb.ProcessingResponse:
         """A decision made at the response headers: deny now, or pass with its headers."""
         self._record(decision)
         if decision.effect == DENY:
-            return self._immediate(decision)
-        mutation = pb.HeaderMutation(
-            set_headers=[_header(n, v) for n, v in decision.response_headers]
-        )
-        return _continue_headers(False, NO_BODY, mutation)
+            return immediate(decision, self.deny_include)
+        mutation = rule_headers(decision)
+        return continue_headers(False, NO_BODY, mutation)
 
     def _response_body(self, message: pb.HttpBody) -> pb.ProcessingResponse:
         if self.rules is None:
-            return _body_reply()  # nothing to judge (Envoy sent it anyway: no mode_override)
+            return body_reply()  # nothing to judge (Envoy sent it anyway: no mode_override)
         if self.event_stream is not None:
             return self._event_chunk(message)
         if self.recorded:
             # Decided already: at the headers, or a streamed body that was cut (nothing
             # more of it) or unreadable and allowed (the rest passes as it comes).
-            return _body_reply(clear=True) if self.cut else _body_reply()
+            return body_reply(clear=True) if self.cut else body_reply()
         self.size += len(message.body)
         raw = b"".join([*self.chunks, message.body])
         if not message.end_of_stream:
@@ -321,7 +249,7 @@ class ResponseStream:
             if self.size > self._limit():
                 return self._body_decided(self._unreadable(self._too_large()), raw)
             self.chunks.append(message.body)
-            return _body_reply(clear=True)
+            return body_reply(clear=True)
         self.chunks = []
         if len(raw) > self._limit():
             return self._body_decided(self._unreadable(self._too_large()), raw)
@@ -342,12 +270,12 @@ class ResponseStream:
             # The client has the status: the stream ends with an error event, and every
             # later chunk is dropped (StreamJudge releases nothing once cut).
             self._record(step.cut)
-            return _body_reply(error_event(step.cut, deny_body(step.cut, self.deny_include)))
+            return body_reply(error_event(step.cut, deny_body(step.cut, self.deny_include)))
         if message.end_of_stream and not self.recorded:
             self._record(judge.decision or self._default())
         if step.release == message.body:
-            return _body_reply()
-        return _body_reply(step.release, clear=not step.release)
+            return body_reply()
+        return body_reply(step.release, clear=not step.release)
 
     def _body_decided(self, decision: ResponseDecision, raw: bytes) -> pb.ProcessingResponse:
         """The reply to a whole body (`raw`: all of it so far): the deny body, the redacted
@@ -368,20 +296,18 @@ class ResponseStream:
         if decision.effect == DENY:
             self.cut = True
             if not self.streamed:
-                return self._immediate(decision)
-            return _body_reply(deny_body(decision, self.deny_include))  # the status has gone
-        mutation = pb.HeaderMutation(
-            set_headers=[_header(n, v) for n, v in decision.response_headers]
-        )
+                return immediate(decision, self.deny_include)
+            return body_reply(deny_body(decision, self.deny_include))  # the status has gone
+        mutation = rule_headers(decision)
         if self.streamed:  # the client has the headers; it gets the whole body now
-            return _body_reply(body, clear=not body)
+            return body_reply(body, clear=not body)
         if "content-length" in self.headers:
             # The length of what the client gets (Envoy drops the upstream's on a route
             # configured STREAMED, even when authz switched it to BUFFERED).
-            mutation.set_headers.append(_header("content-length", str(len(body))))
+            mutation.set_headers.append(header("content-length", str(len(body))))
         if body != raw:
-            return _body_reply(body, mutation=mutation)
-        return _body_reply(mutation=mutation)
+            return body_reply(body, mutation=mutation)
+        return body_reply(mutation=mutation)
 
     # -- judging ----------------------------------------------------------------------------
 
@@ -428,17 +354,6 @@ class ResponseStream:
 
     # -- outputs ----------------------------------------------------------------------------
 
-    def _immediate(self, decision: ResponseDecision) -> pb.ProcessingResponse:
-        headers = [("content-type", "application/json"), *decision.response_headers]
-        return pb.ProcessingResponse(
-            immediate_response=pb.ImmediateResponse(
-                status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
-                headers=pb.HeaderMutation(set_headers=[_header(n, v) for n, v in headers]),
-                body=deny_body(decision, self.deny_include),
-                details=f"authz_response_{decision.reason}",
-            )
-        )
-
     def _start_span(self) -> None:
         tracing = self.checker.tracing
         if not tracing.enabled or self.span is not None:
@@ -459,65 +374,14 @@ class ResponseStream:
         ).inc()
         trace_id = ""
         if self.span is not None:
-            for name, value in self._span_attributes(decision).items():
+            for name, value in span_attributes(decision, self.status).items():
                 self.span.set_attribute(name, value)
             trace_id = trace_id_of(self.span)
             self.span.end()
-        self.checker.log.write(self._entry(decision, trace_id))
-
-    def _span_attributes(self, decision: ResponseDecision) -> dict[str, str | int | bool]:
-        counted = decision.counted
-        out: dict[str, str | int | bool] = {
-            "authz.phase": "response",
-            "authz.decision_id": decision.decision_id,
-            "authz.policy": decision.policy,
-            "authz.rule": counted.rule or "",
-            "authz.decision": counted.effect,
-            "authz.reason": counted.reason,
-            "authz.message": counted.message,
-            "http.response.status_code": self.status,
-        }
-        if decision.would is not None:
-            out.update({"authz.dry_run": True, "authz.enforced": decision.effect})
-        return out
-
-    def _entry(self, decision: ResponseDecision, trace_id: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            + f".{int(time.time() * 1000) % 1000:03d}Z",
-            "phase": "response",
-            "decision_id": decision.decision_id,
-            "trace_id": trace_id or None,
-            "decision": decision.effect,
-            "status": decision.status if decision.effect == DENY else self.status,
-            "policy": decision.policy,
-            "rule": decision.rule,
-            "reason": decision.reason,
-            "message": decision.message,
-            "method": self.request_headers.get(":method"),
-            "path": self.request_headers.get(":path", "").partition("?")[0],
-            "upstream_status": self.status,
-            "latency_ms": round(self.seconds * 1000, 3),
-            "worker": os.getpid(),
-        }
-        would = decision.would
-        if would is not None:
-            entry["dry_run"] = {
-                "decision": would.effect,
-                "status": would.status,
-                "rule": would.rule,
-                "reason": would.reason,
-                "message": would.message,
-            }
+        entry = log_entry(decision, trace_id, self.status, self.request_headers, self.seconds)
         if self.event_stream is not None:
-            stream = self.event_stream
-            entry["stream"] = {
-                "events": stream.events,
-                "redactions": stream.redactions,
-                "held_max_chars": stream.held_max,
-                "cut": stream.cut is not None,
-            }
-        return entry
+            entry["stream"] = stream_summary(self.event_stream)
+        self.checker.log.write(entry)
 
     def close(self) -> None:
         """The stream ended (or was cancelled) before a decision: record what is known."""

@@ -73,7 +73,7 @@ def jwks() -> Iterator[JwksServer]:
     """A JWKS endpoint the test can break."""
     server = JwksServer(tokens.jwks(OLD))
     yield server
-    server.close()
+    server.stop()
 
 
 OLD, NEW = tokens.rsa_key("k-old"), tokens.rsa_key("k-new")
@@ -140,7 +140,7 @@ def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
     fetch while other checks are answered, and the fetched key is used when it arrives."""
     policy = jwt_policy(tmp_path, jwks, fetch_timeout=20)
     authz = authz_factory(policy)  # one worker, the default server model
-    jwks.wait_hits(1)
+    assert jwks.wait_requests(1, 30)
     jwks.mode = "hang"
     jwks.document = tokens.jwks(OLD, NEW)
 
@@ -153,7 +153,7 @@ def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
     waiting: list[external_auth_pb2.CheckResponse] = []
     thread = threading.Thread(target=lambda: waiting.append(check(NEW)))
     thread.start()
-    jwks.wait_hits(2)  # the unknown kid started a refresh, which hangs
+    assert jwks.wait_requests(2, 30)  # the unknown kid started a refresh, which hangs
     assert check(OLD).status.code == 0  # answered while the other check waits
     assert thread.is_alive() and not waiting
     jwks.mode = "ok"
@@ -170,7 +170,7 @@ def test_envoy_spreads_checks_over_several_connections(
     policy = jwt_policy(tmp_path, jwks, fetch_timeout=0.6)
     authz = authz_factory(policy, extra_args=("--workers", "2"))
     envoy = envoy_factory(authz.port, upstream.port)
-    jwks.wait_hits(2)  # each worker fetched the keys once
+    assert jwks.wait_requests(2, 30)  # each worker fetched the keys once
     jwks.mode = "hang"  # every check with the new key now waits for the same fetch
     token = tokens.mint(NEW)
     statuses: list[int] = []

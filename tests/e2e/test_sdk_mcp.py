@@ -10,8 +10,6 @@ DELETE that ends the session; all judged by what the upstream saw, never by slee
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,28 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.context import RequestContext
 from pydantic import FileUrl
 
-from tests.support.paths import EXAMPLE_POLICY
-from tests.support.sdk_upstream import Event, SdkUpstream, start_sdk_upstream
+from tests.support.sdk_upstream import Event, SdkStack, SdkUpstream
 from tests.support.tokens import demo_token
-
-Stack = tuple[Any, SdkUpstream]
-
-
-@pytest.fixture
-def sdk_upstream(tmp_path: Path) -> Iterator[SdkUpstream]:
-    """The FastMCP + provider-shaped upstream."""
-    handle = start_sdk_upstream(tmp_path / "sdk-upstream")
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture
-def stack(sdk_upstream: SdkUpstream, envoy_factory: Any, authz_factory: Any) -> Stack:
-    """The shipped Envoy config in front of authz (example pack) and the SDK upstream."""
-    authz = authz_factory(EXAMPLE_POLICY)
-    return envoy_factory(authz.port, sdk_upstream.port), sdk_upstream
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -126,8 +104,8 @@ async def _session(
         await session.send_ping()  # the session is still usable
 
 
-def test_a_whole_mcp_session_through_envoy(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_a_whole_mcp_session_through_envoy(sdk_stack: SdkStack) -> None:
+    envoy, upstream = sdk_stack
     seen = anyio.run(session_flow, envoy.url("/mcp"), demo_token(sub="agent-devops"), upstream)
     assert seen["server"] == "devops" and seen["session"]
     assert {"list_pods", "read_logs", "delete_pod", "search_tickets"} <= set(seen["tools"])
@@ -159,8 +137,8 @@ def test_a_whole_mcp_session_through_envoy(stack: Stack) -> None:
     assert statuses <= {200, 202}, statuses
 
 
-def test_mcp_authentication_failures_stay_http_401(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_mcp_authentication_failures_stay_http_401(sdk_stack: SdkStack) -> None:
+    envoy, upstream = sdk_stack
     initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}
     headers = {"accept": "application/json, text/event-stream"}
     for token in (None, "not-a-jwt"):
@@ -175,8 +153,10 @@ def test_mcp_authentication_failures_stay_http_401(stack: Stack) -> None:
     assert upstream.requests("/mcp") == []
 
 
-def test_a_malformed_request_is_refused_and_a_denied_request_is_jsonrpc(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_a_malformed_request_is_refused_and_a_denied_request_is_jsonrpc(
+    sdk_stack: SdkStack,
+) -> None:
+    envoy, upstream = sdk_stack
     headers = {
         "accept": "application/json, text/event-stream",
         "authorization": f"Bearer {demo_token(sub='agent-support')}",

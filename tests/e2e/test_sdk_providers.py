@@ -7,37 +7,16 @@ everyday prompts it used to refuse."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.support.paths import EXAMPLE_POLICY
-from tests.support.sdk_upstream import SdkUpstream, start_sdk_upstream
+from tests.support.sdk_upstream import SdkStack
 
 FAKE_AWS_KEY = "AKIA" + "Q7ZXW3RT5YU8IOPL"  # format-valid, not a real key
 FAKE_GITHUB_TOKEN = "ghp_" + "Zq8xW2mR4tY6uI0oP3aS5dF7gH9jK1lC2vB4"  # shaped like one, fake
-Stack = tuple[Any, SdkUpstream]
-
-
-@pytest.fixture
-def sdk_upstream(tmp_path: Path) -> Iterator[SdkUpstream]:
-    """The provider-shaped (and FastMCP) upstream."""
-    handle = start_sdk_upstream(tmp_path / "sdk-upstream")
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture
-def stack(sdk_upstream: SdkUpstream, envoy_factory: Any, authz_factory: Any) -> Stack:
-    """The shipped Envoy config in front of authz (example pack) and the upstream."""
-    authz = authz_factory(EXAMPLE_POLICY)
-    return envoy_factory(authz.port, sdk_upstream.port), sdk_upstream
 
 
 def openai_client(envoy: Any, prefix: str = "/v1") -> openai.OpenAI:
@@ -75,8 +54,8 @@ def user(text: str) -> dict[str, Any]:
     return {"role": "user", "content": text}
 
 
-def test_openai_calls_that_should_pass_do(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_openai_calls_that_should_pass_do(sdk_stack: SdkStack) -> None:
+    envoy, upstream = sdk_stack
     client = openai_client(envoy)
     chat = client.chat.completions.create(model="gpt-4o", messages=[user("Summarise RFC 9110.")])
     assert chat.choices[0].message.content == "ok"
@@ -125,8 +104,8 @@ def test_openai_calls_that_should_pass_do(stack: Stack) -> None:
     ]
 
 
-def test_everyday_prompts_are_not_refused(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_everyday_prompts_are_not_refused(sdk_stack: SdkStack) -> None:
+    envoy, upstream = sdk_stack
     client = openai_client(envoy)
     for text in (
         "From now on you are a French translator. Translate: good morning",
@@ -139,8 +118,8 @@ def test_everyday_prompts_are_not_refused(stack: Stack) -> None:
     assert len(sent) == 3
 
 
-def test_openai_calls_that_should_be_refused_are(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_openai_calls_that_should_be_refused_are(sdk_stack: SdkStack) -> None:
+    envoy, upstream = sdk_stack
     client = openai_client(envoy)
     create = client.chat.completions.create
     refused(
@@ -178,9 +157,9 @@ def test_openai_calls_that_should_be_refused_are(stack: Stack) -> None:
     assert upstream.requests("/v1/") == []
 
 
-def test_content_the_model_reads_is_scanned(stack: Stack) -> None:
+def test_content_the_model_reads_is_scanned(sdk_stack: SdkStack) -> None:
     """The four places a credential used to pass unseen."""
-    envoy, upstream = stack
+    envoy, upstream = sdk_stack
     client = openai_client(envoy)
     leaked_call = {
         "id": "call_1",
@@ -271,8 +250,8 @@ def test_content_the_model_reads_is_scanned(stack: Stack) -> None:
     assert upstream.requests("/v1/") == []
 
 
-def test_anthropic_calls(stack: Stack) -> None:
-    envoy, upstream = stack
+def test_anthropic_calls(sdk_stack: SdkStack) -> None:
+    envoy, upstream = sdk_stack
     claude = anthropic_client(envoy)
     message = claude.messages.create(
         model="claude-sonnet-4-5",

@@ -7,20 +7,16 @@ by the clock."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import openai
-import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.paths import EXAMPLE_POLICY
-from tests.support.sdk_upstream import SdkUpstream, start_sdk_upstream
+from tests.support.sdk_upstream import SdkStack
 from tests.support.tokens import demo_token
 
 TOOL_SECONDS = 20
@@ -28,16 +24,6 @@ STREAM_SECONDS = 25
 # Bounds, so a cut stream fails the test instead of hanging it (an SDK may wait forever for
 # a response Envoy cut off): far above the streams' own lengths, even on a busy machine.
 BOUND = 120
-
-
-@pytest.fixture
-def sdk_upstream(tmp_path: Path) -> Iterator[SdkUpstream]:
-    """The FastMCP + provider-shaped upstream."""
-    handle = start_sdk_upstream(tmp_path / "sdk-upstream")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 async def follow_logs(url: str, token: str) -> tuple[list[float], types.CallToolResult]:
@@ -87,11 +73,8 @@ def stream_completion(base_url: str, out: dict[str, Any]) -> None:
         out["error"] = exc
 
 
-def test_long_tool_and_long_stream_are_not_cut(
-    sdk_upstream: SdkUpstream, envoy_factory: Any, authz_factory: Any
-) -> None:
-    authz = authz_factory(EXAMPLE_POLICY)
-    envoy = envoy_factory(authz.port, sdk_upstream.port)
+def test_long_tool_and_long_stream_are_not_cut(sdk_stack: SdkStack) -> None:
+    envoy, _ = sdk_stack
     completion: dict[str, Any] = {}
     streaming = threading.Thread(target=stream_completion, args=(envoy.url("/v1"), completion))
     streaming.start()

@@ -9,6 +9,6 @@ authz      start_authz: `python -m authz serve`, ready on gRPC health
 upstream   start_upstream: the demo echo upstream, counting requests
 client     http() as a client sends it; scrape() of /metrics
 tokens     keys, JWKS and tokens; demo_token() signed with the shipped demo key
-otlp, jwks_server, introspection_server, sdk_upstream, ext_proc, corpus, fuzzing,
+otlp, local_http (jwks_server, introspection_server), sdk_upstream, ext_proc, corpus, fuzzing,
 tiny_classifier: the in-process servers and data the tests need
 """

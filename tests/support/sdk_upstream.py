@@ -395,6 +395,10 @@ class SdkUpstream:
         self.proc.stop()
 
 
+# An Envoy handle (tests.support) in front of authz, and the upstream behind them.
+SdkStack = tuple[Any, SdkUpstream]
+
+
 def start_sdk_upstream(workdir: Path) -> SdkUpstream:
     """Start the upstream on a free port and wait until it answers."""
     import sys

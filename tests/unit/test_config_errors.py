@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from authz.cli import main
+from authz.config.reader import did_you_mean
 from authz.errors import ConfigError
 from authz.policy.compiler import load
+from authz.policy.parse_tree import did_you_mean as cel_did_you_mean
 from tests.unit.helpers import ENGINES, write_policy
 
 BROKEN = """
@@ -146,3 +148,21 @@ def test_validate_accepts_the_shipped_examples(capsys: pytest.CaptureFixture[str
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load(str(tmp_path / "absent.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("word", "hint"),
+    [
+        ("WHEN", "; did you mean 'when'?"),  # case alone: difflib's ratio for it is 0
+        ("efect", "; did you mean 'effect'?"),
+        ("zzz", ""),
+    ],
+)
+def test_a_config_key_hint_names_the_key_it_misspells(word: str, hint: str) -> None:
+    assert did_you_mean(word, ["when", "effect", "status"]) == hint
+
+
+def test_a_cel_name_hint_is_looser_and_worded_for_an_expression() -> None:
+    assert cel_did_you_mean("Request", ["request", "identity"]) == " (did you mean 'request'?)"
+    assert cel_did_you_mean("idty", ["request", "identity"]) == " (did you mean 'identity'?)"
+    assert did_you_mean("idty", ["request", "identity"]) == ""

@@ -29,7 +29,7 @@ def server() -> Iterator[JwksServer]:
     """A JWKS endpoint serving the old key."""
     endpoint = JwksServer(tokens.jwks(OLD))
     yield endpoint
-    endpoint.close()
+    endpoint.stop()
 
 
 def config_for(

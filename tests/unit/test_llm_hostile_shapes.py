@@ -63,6 +63,13 @@ def view_of(path: str, text: str, headers: dict[str, str] | None = None) -> dict
     return attrs.variables(frozenset({("llm", None)}))["llm"]
 
 
+def with_members(dialect: str, members: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """The path, JSON text and headers of a POST of the dialect's clean body with `members`
+    in place of its own."""
+    path, headers, clean = DIALECTS[dialect]
+    return path, json.dumps({**clean, **members}), headers
+
+
 def dialect_view(dialect: str, fragment: str) -> dict[str, Any]:
     path, headers, _ = DIALECTS[dialect]
     return view_of(path, body_text(dialect, fragment), headers)
@@ -298,14 +305,13 @@ def test_gemini_model_and_method_come_from_the_path(path: str, model: str, strea
 SECRET = "AKIAQ7ZXW3RT5YU8IOPL"
 TEXT_FILE = base64.b64encode(f"config:\n  key: {SECRET}\n".encode()).decode()
 
-# (name, path, headers, body, the field besides model_text the secret must be in)
-READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = [
+# (name, dialect, members in place of the clean body's, the field besides model_text the
+# secret must be in)
+READ_BY_THE_MODEL: list[tuple[str, str, dict[str, Any], str]] = [
     (
         "openai assistant tool_calls arguments",
-        "/v1/chat/completions",
-        {},
+        "chat",
         {
-            "model": "gpt-4o",
             "messages": [
                 {"role": "user", "content": "deploy"},
                 {
@@ -325,11 +331,8 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "openai tool description",
-        "/v1/chat/completions",
-        {},
+        "chat",
         {
-            "model": "gpt-4o",
-            "messages": HI,
             "tools": [
                 {
                     "type": "function",
@@ -341,10 +344,8 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "openai file part",
-        "/v1/chat/completions",
-        {},
+        "chat",
         {
-            "model": "gpt-4o",
             "messages": [
                 {
                     "role": "user",
@@ -358,11 +359,8 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "anthropic tool_use input",
-        "/v1/messages",
-        ANTHROPIC,
+        "anthropic",
         {
-            "model": "claude-sonnet-4",
-            "max_tokens": 64,
             "messages": [
                 {"role": "user", "content": "deploy"},
                 {
@@ -377,11 +375,8 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "anthropic text document",
-        "/v1/messages",
-        ANTHROPIC,
+        "anthropic",
         {
-            "model": "claude-sonnet-4",
-            "max_tokens": 64,
             "messages": [
                 {
                     "role": "user",
@@ -403,11 +398,8 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "anthropic content document",
-        "/v1/messages",
-        ANTHROPIC,
+        "anthropic",
         {
-            "model": "claude-sonnet-4",
-            "max_tokens": 64,
             "messages": [
                 {
                     "role": "user",
@@ -427,20 +419,15 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "anthropic tool description",
-        "/v1/messages",
-        ANTHROPIC,
+        "anthropic",
         {
-            "model": "claude-sonnet-4",
-            "max_tokens": 64,
-            "messages": HI,
             "tools": [{"name": "t", "description": f"key {SECRET}", "input_schema": {}}],
         },
         "model_text",
     ),
     (
         "gemini functionDeclarations description",
-        GEMINI,
-        {},
+        "gemini",
         {
             "contents": [{"parts": [{"text": "hi"}]}],
             "tools": [{"functionDeclarations": [{"name": "t", "description": f"key {SECRET}"}]}],
@@ -449,8 +436,7 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "gemini functionCall args",
-        GEMINI,
-        {},
+        "gemini",
         {
             "contents": [
                 {"role": "user", "parts": [{"text": "hi"}]},
@@ -464,17 +450,14 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "responses instructions",
-        "/v1/responses",
-        {},
-        {"model": "o4-mini", "instructions": f"key {SECRET}", "input": "hi"},
+        "responses",
+        {"instructions": f"key {SECRET}"},
         "system_text",
     ),
     (
         "responses function_call arguments",
-        "/v1/responses",
-        {},
+        "responses",
         {
-            "model": "o4-mini",
             "input": [
                 {"role": "user", "content": "hi"},
                 {
@@ -489,20 +472,16 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "responses custom_tool_call_output",
-        "/v1/responses",
-        {},
+        "responses",
         {
-            "model": "o4-mini",
             "input": [{"type": "custom_tool_call_output", "call_id": "c", "output": SECRET}],
         },
         "tool_results",
     ),
     (
         "responses input_file base64 text",
-        "/v1/responses",
-        {},
+        "responses",
         {
-            "model": "o4-mini",
             "input": [
                 {
                     "role": "user",
@@ -520,23 +499,22 @@ READ_BY_THE_MODEL: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = 
     ),
     (
         "completions suffix",
-        "/v1/completions",
-        {},
-        {"model": "m", "prompt": "def f():", "suffix": f"# {SECRET}"},
+        "completion",
+        {"prompt": "def f():", "suffix": f"# {SECRET}"},
         "model_text",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("path", "headers", "body", "field"),
+    ("dialect", "members", "field"),
     [row[1:] for row in READ_BY_THE_MODEL],
     ids=[row[0] for row in READ_BY_THE_MODEL],
 )
 def test_text_the_model_reads_is_in_the_view(
-    path: str, headers: dict[str, str], body: dict[str, Any], field: str
+    dialect: str, members: dict[str, Any], field: str
 ) -> None:
-    view = view_of(path, json.dumps(body), headers)
+    view = view_of(*with_members(dialect, members))
     assert view["error"] == ""
     assert SECRET in view["model_text"]
     assert SECRET in json.dumps(view[field])
@@ -691,8 +669,8 @@ def test_a_cap_and_a_scan_cannot_be_bypassed(tmp_path: Path, engine: str) -> Non
     assert rule("/v1/messages", body_text("anthropic", '"max_tokens": 8192.0'), ANTHROPIC) == "cap"
     gemini = body_text("gemini", '"generationConfig": {"maxOutputTokens": "8192"}')
     assert rule(GEMINI, gemini) == "cap"
-    for _, path, headers, body, _ in READ_BY_THE_MODEL:
-        assert rule(path, json.dumps(body), headers) == "leak"
+    for _, dialect, members, _ in READ_BY_THE_MODEL:
+        assert rule(*with_members(dialect, members)) == "leak"
 
 
 # ---- any body of a dialect's vocabulary: never raises, always the declared type ------------

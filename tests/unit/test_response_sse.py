@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from authz.config.model import Limits
 from authz.detectors import redact
 from authz.policy.compiler import CompiledConfig, load
+from authz.response_path.events import EventParser, Unreadable
 from authz.response_path.judge import judge
-from authz.response_path.sse import EventParser, StreamJudge, Unreadable
+from authz.response_path.sse import StreamJudge
 from tests.unit.helpers import ENGINES, compile_policy
 
 KEY = "AKIA" + "Q7ZXW3RT5YU8IOPL"  # format-valid, not a real key

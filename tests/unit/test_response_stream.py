@@ -14,8 +14,8 @@ import pytest
 from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from authz.policy.compiler import CompiledConfig
+from authz.response_path.replies import BUFFER_BODY, HEADERS_ONLY, SKIP_RESPONSE, STREAM_BODY
 from authz.response_path.service import AsyncExternalProcessor, ExternalProcessor
-from authz.response_path.stream import BUFFER_BODY, HEADERS_ONLY, SKIP_RESPONSE, STREAM_BODY
 from tests.support.ext_proc import (
     Harness,
     Mode,
