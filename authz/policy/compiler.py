@@ -18,7 +18,7 @@ from authz.policy.engine import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
 from authz.policy.references import Read, analyse, detector_calls, with_request_handle
 from authz.policy.response_rules import ResponseRules, compile_response_rules, root_position
-from authz.policy.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
+from authz.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
 
 PRECOMPUTED = "_fn"  # the variable holding precomputed detector results
 

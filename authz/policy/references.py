@@ -13,7 +13,7 @@ import lark
 from celpy.celparser import CELParseError, CELParser
 
 from authz.attributes import Read
-from authz.policy.schema import MACROS_BINDING_A_VARIABLE, ROOTS
+from authz.schema import MACROS_BINDING_A_VARIABLE, ROOTS
 
 
 @dataclass(frozen=True)

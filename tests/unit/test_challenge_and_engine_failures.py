@@ -21,8 +21,8 @@ from authz.errors import EngineFailure, EvaluationError
 from authz.functions import REQUEST_HANDLE, CelFunction, DetectorMemo, FunctionLibrary
 from authz.policy.compiler import CompiledConfig
 from authz.policy.engine import make_engine
-from authz.policy.schema import ROOTS
 from authz.response import to_check_response
+from authz.schema import ROOTS
 from tests.support import tokens
 from tests.unit.helpers import ENGINES, compile_policy, decide_request
 

@@ -239,7 +239,7 @@ def test_a_detector_called_outside_a_request_is_an_error(engine: str) -> None:
     from authz.errors import EvaluationError
     from authz.functions import FunctionLibrary
     from authz.policy.engine import make_engine
-    from authz.policy.schema import ROOTS
+    from authz.schema import ROOTS
 
     library = FunctionLibrary(1000)
     cel = make_engine(engine, list(ROOTS), library)
