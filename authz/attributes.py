@@ -20,6 +20,7 @@ from authz.errors import RequestError
 from authz.identity.model import ANONYMOUS, Identity
 from authz.llm import llm_view
 from authz.mcp import mcp_view
+from authz.schema import BODY_ROOTS
 
 MAX_QUERY_FIELDS = 1000
 PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
@@ -113,7 +114,7 @@ class Attributes:
             out["metadata"] = self.metadata()
         if "identity" in roots:
             out["identity"] = self.identity.as_cel()
-        if roots & {"body", "llm", "mcp"}:
+        if roots & BODY_ROOTS:
             _no_nul(self.body.raw)
             _no_lone_surrogate(self.body)
         if "llm" in roots:

@@ -20,6 +20,7 @@ import cachetools
 
 from authz.attributes import Attributes
 from authz.decision import Decision
+from authz.schema import BODY_ROOTS, BY_VALUE, REGISTRY
 
 Path = tuple[str, ...]
 
@@ -45,16 +46,14 @@ def key_paths(
     return tuple(sorted(paths))
 
 
-# Attributes computed from the body: the key takes the body's bytes (and what else the
-# views depend on) instead, so a cache hit never parses JSON or builds a view.
-BODY_DERIVED = frozenset({"body", "llm", "mcp"})
-
-
 def _value(attrs: Attributes, path: Path) -> Any:
-    """The value at an attribute path, straight from the typed attributes."""
+    """The value at an attribute path, straight from the typed attributes. A root built
+    from the body is keyed by the body token instead (a cache hit never parses JSON or
+    builds a view); a constant one (data) not at all. A root the registry does not know
+    raises (KeyError): the check denies rather than key a decision without it."""
     root = path[0]
-    if root in BODY_DERIVED or root == "data":
-        return None  # the body token covers these; data is constant for a config
+    if REGISTRY[root].cache_key != BY_VALUE:
+        return None
     if root == "request":
         request = attrs.request
         if len(path) == 1:
@@ -69,7 +68,9 @@ def _value(attrs: Attributes, path: Path) -> Any:
         return attrs.identity.as_cel() if len(path) == 1 else getattr(attrs.identity, path[1])
     if root == "metadata":
         return attrs.metadata()
-    return attrs.context
+    if root == "context":
+        return attrs.context
+    raise KeyError(f"the cache key does not know how to read '{root}'")
 
 
 def _body_token(attrs: Attributes) -> list[Any]:
@@ -100,7 +101,7 @@ class DecisionCache:
     def key(policy: str, paths: tuple[Path, ...], attrs: Attributes) -> bytes:
         """A digest of the policy name and every value it reads."""
         values: list[Any] = [policy, *(_value(attrs, p) for p in paths)]
-        if any(p[0] in BODY_DERIVED for p in paths):
+        if any(p[0] in BODY_ROOTS for p in paths):
             values += _body_token(attrs)
         text = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()

@@ -8,11 +8,14 @@ its event loop; `decide` waits for it on the calling thread.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Generator
 from typing import Any, TypeVar
 
 from authz.attributes import Attributes
+from authz.context import RequestContext
 from authz.decision import (
     ACCESS_DENIED,
     DEFAULT,
@@ -29,7 +32,6 @@ from authz.deny_forms import as_jsonrpc, challenged, metadata_answer, unauthenti
 from authz.detectors.classifier import ModelPending, Scoring
 from authz.errors import EvaluationError, RequestError
 from authz.policy.compiler import (
-    PRECOMPUTED,
     CompiledConfig,
     CompiledExpr,
     CompiledPolicy,
@@ -43,18 +45,18 @@ T = TypeVar("T")
 Steps = Generator[ModelPending, None, T]  # yields while a model scores; returns T
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """A rule's output cannot be sent (a header value that is not a clean string)."""
 
 
-def _truth(expr: CompiledExpr, bound: Any) -> bool:
+def truth(expr: CompiledExpr, bound: Any) -> bool:
     value = expr.program.evaluate(bound)
     if not isinstance(value, bool):
         raise EvaluationError(f"expected a bool, got {type(value).__name__}")
     return value
 
 
-def _header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
+def header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
     value = expr.program.evaluate(bound)
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -63,9 +65,9 @@ def _header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
     elif isinstance(value, int):
         value = str(value)
     if not isinstance(value, str):
-        raise _Refused(f"header '{name}' must be a string, got {type(value).__name__}")
+        raise Refused(f"header '{name}' must be a string, got {type(value).__name__}")
     if any(c in value for c in _FORBIDDEN_IN_HEADER):
-        raise _Refused(f"header '{name}' value contains CR, LF or NUL")
+        raise Refused(f"header '{name}' value contains CR, LF or NUL")
     return value
 
 
@@ -83,7 +85,7 @@ def _select(
         if policy.match is None:
             continue
         try:
-            if _truth(policy.match, bound):
+            if truth(policy.match, bound):
                 return policy
         except EvaluationError as exc:
             return deny(
@@ -98,11 +100,11 @@ def _select(
 def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: str) -> Decision:
     """The effect of the rule that matched, with its CEL-valued outputs computed."""
     try:
-        headers = tuple((n, _header_value(n, e, bound)) for n, e in rule.headers)
-        response = tuple((n, _header_value(n, e, bound)) for n, e in rule.response_headers)
+        headers = tuple((n, header_value(n, e, bound)) for n, e in rule.headers)
+        response = tuple((n, header_value(n, e, bound)) for n, e in rule.response_headers)
         metadata = {k: e.program.evaluate(bound) for k, e in rule.metadata}
-    except (EvaluationError, _Refused) as exc:
-        reason = INVALID_OUTPUT if isinstance(exc, _Refused) else EVALUATION_ERROR
+    except (EvaluationError, Refused) as exc:
+        reason = INVALID_OUTPUT if isinstance(exc, Refused) else EVALUATION_ERROR
         return deny(
             reason, f"rule '{rule.name}': {exc}", decision_id, policy=policy.name, rule=rule.name
         )
@@ -124,8 +126,9 @@ def _apply(policy: CompiledPolicy, rule: CompiledRule, bound: Any, decision_id: 
     )
 
 
-def run_steps(steps: Steps[T]) -> T:
-    """Drive `steps` on this thread, waiting (bounded) for each scoring it yields."""
+def run_steps(steps: Generator[Any, None, T]) -> T:
+    """Drive `steps` on this thread, waiting (bounded) for each pending key fetch or
+    scoring it yields."""
     try:
         pending = next(steps)
         while True:
@@ -135,19 +138,36 @@ def run_steps(steps: Steps[T]) -> T:
         return done.value
 
 
+async def await_steps(steps: Generator[Any, None, T]) -> T:
+    """As `run_steps`, on an event loop: each pending fetch or scoring is awaited (bounded
+    by its own timeout), so other requests go on; its outcome is read when `steps` asks
+    again."""
+    try:
+        pending = next(steps)
+        while True:
+            with contextlib.suppress(Exception):
+                fetch = asyncio.wrap_future(pending.fetch)
+                await asyncio.wait_for(asyncio.shield(fetch), pending.timeout)
+            pending = steps.send(None)
+    except StopIteration as done:
+        return done.value
+
+
 def decide(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Decision:
     """Select a policy, evaluate its rules in order, and return the first match's effect."""
-    return run_steps(decide_steps(config, attrs, decision_id))
+    return run_steps(decide_steps(RequestContext(decision_id, config, attrs)))
 
 
-def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) -> Steps[Decision]:
-    """As `decide`, yielding while a model scores (the caller waits, then sends None)."""
+def decide_steps(ctx: RequestContext) -> Steps[Decision]:
+    """As `decide`, for a request's context (its attributes read), yielding while a model
+    scores (the caller waits, then sends None)."""
+    config, attrs, decision_id = ctx.config, ctx.attrs, ctx.decision_id
+    assert attrs is not None
     resource = config.identity.protected_resource
     if resource is not None and resource.is_metadata_request(
         attrs.request.method, attrs.request.path
     ):
         return metadata_answer(resource, decision_id)
-    config.functions.begin_request()
     named = config.policy_named(attrs.context.get(ROUTE_POLICY_KEY, ""))
     key = None
     if config.cache is not None and named is not None:
@@ -164,7 +184,7 @@ def decide_steps(config: CompiledConfig, attrs: Attributes, decision_id: str) ->
         return deny(REQUEST_ERROR, f"malformed request: {exc}", decision_id, status=400)
     if any(root == "data" for root, _ in reads):
         variables["data"] = config.data
-    decision = yield from _evaluate(config, attrs, variables, decision_id, named)
+    decision = yield from _evaluate(ctx, variables, named)
     # A model's timeout or full queue passes: such a deny is not remembered.
     transient = config.functions.model is not None and decision.reason == EVALUATION_ERROR
     if key is not None and config.cache is not None and not transient:
@@ -186,34 +206,35 @@ def _at(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def precompute(
-    config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any]
-) -> dict[str, Any]:
-    """As `precompute_steps`, waiting on this thread; a score the model could not give is
-    left out (for `--explain`, which shows the expressions reading it as errors)."""
-    return run_steps(precompute_steps(config, wanted, variables, strict=False))
+    ctx: RequestContext, wanted: frozenset[str], variables: dict[str, Any], strict: bool = False
+) -> None:
+    """As `precompute_steps`, waiting on this thread. Not `strict`: a score the model could
+    not give is left out (for `--explain`, which shows the expressions reading it as errors)."""
+    run_steps(precompute_steps(ctx, wanted, variables, strict=strict))
 
 
 def precompute_steps(
-    config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any], strict: bool = True
-) -> Steps[dict[str, Any]]:
+    ctx: RequestContext, wanted: frozenset[str], variables: dict[str, Any], strict: bool = True
+) -> Steps[None]:
     """Detector results the expressions read as `_fn[id]`. A path that does not resolve is
     left out, so only an expression that reads it fails (as the call itself would have).
     A model's scores are started together on its pool, then awaited (one yield); one that
-    did not come (timeout, full queue, failure) raises EvaluationError when `strict`."""
-    results: dict[str, Any] = {}
+    did not come (timeout, full queue, failure) raises EvaluationError when `strict`. The
+    results go to the context's `precomputed`."""
+    results = ctx.precomputed = ctx.precomputed if ctx.precomputed is not None else {}
     scorings: dict[str, Scoring] = {}
-    functions = config.functions
-    for ident in sorted(wanted):
-        function, path = config.calls[ident]  # type: ignore[index]
+    functions, memo = ctx.config.functions, ctx.memo
+    for ident in sorted(wanted - results.keys()):
+        function, path = ctx.config.calls[ident]  # type: ignore[index]
         try:
             value = _at(variables, path)
         except LookupError:
             continue
         if function not in functions.deferred:
-            results[ident] = functions.call(function, value)
+            results[ident] = functions.call(memo, function, value)
             continue
         try:
-            scorings[ident] = functions.submit(function, value)
+            scorings[ident] = functions.submit(memo, function, value)
         except EvaluationError:
             if strict:
                 _cancel(scorings)
@@ -227,7 +248,6 @@ def precompute_steps(
             if strict:
                 _cancel(scorings)
                 raise
-    return results
 
 
 def _cancel(scorings: dict[str, Scoring]) -> None:
@@ -237,29 +257,26 @@ def _cancel(scorings: dict[str, Scoring]) -> None:
 
 
 def _evaluate(
-    config: CompiledConfig,
-    attrs: Attributes,
-    variables: dict[str, Any],
-    decision_id: str,
-    named: CompiledPolicy | None,
+    ctx: RequestContext, variables: dict[str, Any], named: CompiledPolicy | None
 ) -> Steps[Decision]:
     """Bind the variables, select the policy and run its rules. Detector results are
     computed for the policy that decides (and, before that, for `match` expressions); one
     that fails (a model's timeout) is an evaluation_error deny like any CEL error."""
+    config, attrs, decision_id = ctx.config, ctx.attrs, ctx.decision_id
+    assert attrs is not None
     first = named.calls if named is not None else config.match_calls
     policy = named
     try:
         if first:
-            variables[PRECOMPUTED] = yield from precompute_steps(config, first, variables)
-        bound = config.engine.bind(variables)
+            yield from precompute_steps(ctx, first, variables)
+        bound = ctx.bind(variables)
         selected = _select(config, attrs.context, bound, decision_id)
         if isinstance(selected, Decision):
             return selected
         policy = selected
         if named is None and selected.calls - first:
-            wanted = selected.calls | first
-            variables[PRECOMPUTED] = yield from precompute_steps(config, wanted, variables)
-            bound = config.engine.bind(variables)
+            yield from precompute_steps(ctx, selected.calls, variables)
+            bound = ctx.bind(variables)
     except EvaluationError as exc:
         name = policy.name if policy is not None else None
         failed = deny(EVALUATION_ERROR, str(exc), decision_id, policy=name)
@@ -303,7 +320,7 @@ def _run_policy(
             return _default(policy, decision_id)
     for rule in policy.rules:
         try:
-            matched = _truth(rule.when, bound)
+            matched = truth(rule.when, bound)
         except EvaluationError as exc:
             return deny(
                 EVALUATION_ERROR,

@@ -28,13 +28,15 @@ import lark
 from celpy.celparser import CELParseError, CELParser
 
 from authz.attributes import Attributes
+from authz.context import RequestContext
 from authz.decide import ROUTE_POLICY_KEY, precompute
 from authz.decision import DEFAULT, UNAUTHENTICATED, Decision
 from authz.detectors import redact as redact_text
 from authz.errors import EvaluationError, RequestError
+from authz.functions import REQUEST_HANDLE
 from authz.policy.compiler import PRECOMPUTED, CompiledConfig, CompiledExpr
 from authz.policy.engine import CompileFailure, Program
-from authz.policy.references import detector_calls
+from authz.policy.references import detector_calls, with_request_handle
 
 TRUE, FALSE, ERROR, NOT_EVALUATED = "true", "false", "error", "not_evaluated"
 _MAX_TEXT, _MAX_JSON = 200, 300
@@ -133,8 +135,9 @@ class Explainer:
         """Re-evaluate what decided `decision` for `attrs`, part by part."""
         if self._config is not config:
             self._config, self._programs = config, {}
+        ctx = RequestContext(decision.decision_id, config, attrs)  # alive while explaining
         try:
-            bound = _bind(config, attrs)
+            bound = _bind(ctx)
         except (RequestError, EvaluationError) as exc:
             return Explanation({"error": f"attributes could not be built: {exc}"})
         selection = self._selection(config, attrs, bound)
@@ -220,6 +223,7 @@ class Explainer:
                 rewritten = (
                     f'{rewritten[: call.start]}{PRECOMPUTED}["{ident}"]{rewritten[call.end :]}'
                 )
+        rewritten = with_request_handle(rewritten, config.functions.names, REQUEST_HANDLE)
         try:
             program: Program | str = config.engine.compile(rewritten)
         except CompileFailure as exc:
@@ -270,11 +274,13 @@ class Recorder:
             self.last = self.explainer.explain(config, attrs, decision)
 
 
-def _bind(config: CompiledConfig, attrs: Attributes) -> Any:
+def _bind(ctx: RequestContext) -> Any:
     """The activation every expression of the config is evaluated against."""
+    config, attrs = ctx.config, ctx.attrs
+    assert attrs is not None
     variables = attrs.variables(config.reads)
     if any(root == "data" for root, _ in config.reads):
         variables["data"] = config.data
     if config.calls:
-        variables[PRECOMPUTED] = precompute(config, frozenset(config.calls), variables)
-    return config.engine.bind(variables)
+        precompute(ctx, frozenset(config.calls), variables)
+    return ctx.bind(variables)

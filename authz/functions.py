@@ -6,12 +6,19 @@ Each takes a string, or any map or list (its string leaves are scanned), and loo
 several rules on the same text runs once; and since they are ordinary CEL calls, none runs
 unless a loaded expression calls it. injection_model() is deferred: it scores on the model's
 own pool (detectors/classifier.py), which `submit` starts and the caller waits for.
+
+The memo and the deadline belong to one request (a DetectorMemo, held by its context) and are
+passed explicitly. The engines register the functions once per config, so a call left in an
+expression (one on a computed argument; calls on attribute paths are precomputed) names its
+request through a second argument the compiler adds, `REQUEST_HANDLE`, an int bound in that
+request's activation: the function finds the memo by it, and with no live memo it fails.
 """
 
 from __future__ import annotations
 
-import threading
+import itertools
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +26,10 @@ from typing import Any
 from authz import detectors
 from authz.detectors import prescan
 from authz.detectors.classifier import InjectionModel, Scoring
-from authz.errors import CheckTimeout
+from authz.errors import CheckTimeout, EvaluationError
 
 MAX_LEAVES = 10_000
+REQUEST_HANDLE = "_req"  # the activation variable naming the request's DetectorMemo
 # Functions that exist only when the config says how to compute them.
 NEEDS_CONFIG = {
     "injection_model": "injection_model() needs a model: add `detectors: {injection_model:"
@@ -67,12 +75,32 @@ def _text(value: Any, limit: int) -> str:
     return "\n".join(parts)[:limit]
 
 
+class DetectorMemo:
+    """One request's detector state: results by (function, text) (prescans under ""), and
+    the deadline past which no detector starts (a time.perf_counter() value; None: none)."""
+
+    __slots__ = ("__weakref__", "deadline", "handle", "results")
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.results: dict[tuple[str, str], Any] = {}
+        self.deadline = deadline
+        self.handle: int | None = None  # set when an activation names this memo
+
+    def scans(self) -> int:
+        """How many scans this request ran (its results, less the prescans)."""
+        return sum(1 for name, _ in self.results if name)
+
+    def in_time(self, name: str) -> None:
+        """Raise CheckTimeout when the deadline is past, before running `name`."""
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise CheckTimeout(f"check time budget spent before {name}()")
+
+
 class FunctionLibrary:
-    """The functions for one loaded config, with a per-request (per-thread) memo."""
+    """The functions for one loaded config; the per-request state is a DetectorMemo."""
 
     def __init__(self, max_scan_chars: int, model: InjectionModel | None = None) -> None:
         self.max_scan_chars = max_scan_chars
-        self._local = threading.local()
         self.functions: tuple[CelFunction, ...] = (
             CelFunction("secrets", "list", detectors.secret_kinds, prescanned=True),
             CelFunction("pii", "list", detectors.pii_kinds, prescanned=True),
@@ -87,77 +115,68 @@ class FunctionLibrary:
         self.deferred = frozenset({"injection_model"} if model is not None else ())
         self.unconfigured = {n: why for n, why in NEEDS_CONFIG.items() if n not in self.deferred}
         self.names = frozenset(f.name for f in self.functions)
-        self._bound = {f.name: self.bound(f) for f in self.functions}
+        self.by_name = {f.name: f for f in self.functions}
         self.runs = 0  # how many times a detector actually ran (for tests and metrics)
+        # Memos an activation names, by handle; an entry goes with its request's memo.
+        self._live: weakref.WeakValueDictionary[int, DetectorMemo] = weakref.WeakValueDictionary()
+        self._handles = itertools.count(1)
 
-    def begin_request(self) -> None:
-        """Forget the previous request's results (called once per Check, on its thread)."""
-        self._local.memo = {}
+    def handle(self, memo: DetectorMemo) -> int:
+        """The int an activation binds as REQUEST_HANDLE so a call from CEL finds `memo`."""
+        if memo.handle is None:
+            memo.handle = next(self._handles)
+            self._live[memo.handle] = memo
+        return memo.handle
 
-    def set_deadline(self, deadline: float | None) -> None:
-        """The check on this thread stops before its next detector call past `deadline`
-        (a time.perf_counter() value; None: no budget), raising CheckTimeout."""
-        self._local.deadline = deadline
+    def call(self, memo: DetectorMemo, name: str, value: Any) -> Any:
+        """Run function `name` on a value, memoised in `memo`."""
+        function = self.by_name[name]
+        text = _text(value, self.max_scan_chars)
+        results = memo.results
+        key = (name, text)
+        if key not in results:
+            memo.in_time(name)
+            self.runs += 1
+            if function.prescanned:  # one pass for every detector on the same text
+                hits = results.get(("", text))
+                if hits is None:
+                    hits = results[("", text)] = prescan.scan(text)
+                results[key] = function.impl(text, hits)
+            elif function.reads_signals:  # judged on injection()'s signals: computed once
+                results[key] = function.impl(text, self.call(memo, "injection", value))
+            else:
+                results[key] = function.impl(text)
+        return results[key]
 
-    def _in_time(self, name: str) -> None:
-        deadline = getattr(self._local, "deadline", None)
-        if deadline is not None and time.perf_counter() > deadline:
-            raise CheckTimeout(f"check time budget spent before {name}()")
-
-    def call(self, name: str, value: Any) -> Any:
-        """Run function `name` on a value (memoised like a call from CEL)."""
-        return self._bound[name](value)
-
-    def submit(self, name: str, value: Any) -> Scoring:
+    def submit(self, memo: DetectorMemo, name: str, value: Any) -> Scoring:
         """Start deferred function `name` (injection_model) on a value, off this thread,
         memoised like `call`; the caller waits on the Scoring, then reads its result."""
         if self.model is None or name not in self.deferred:
             raise ValueError(f"{name} is not a deferred function")
-        self._in_time(name)
+        memo.in_time(name)
         text = _text(value, self.max_scan_chars)
-        memo = self._memo()
+        results = memo.results
         key = (name, text)
-        if key in memo:
-            return Scoring.of(memo[key])
+        if key in results:
+            return Scoring.of(results[key])
         self.runs += 1
         scoring = self.model.submit(text)
 
         def remember(future: Any) -> None:
             if not future.cancelled() and future.exception() is None:
-                memo[key] = future.result()
+                results[key] = future.result()
 
         scoring.future.add_done_callback(remember)
         return scoring
 
-    def _memo(self) -> dict[tuple[str, str], Any]:
-        memo = getattr(self._local, "memo", None)
-        if memo is None:
-            memo = self._local.memo = {}
-        return memo
+    def bound(self, function: CelFunction) -> Callable[[Any, Any], Any]:
+        """The Python callable an engine registers for `function`: (value, request handle)."""
+        name = function.name
 
-    def request_runs(self) -> int:
-        """How many scans the current request ran (its memo's size, less the prescans)."""
-        return sum(1 for name, _ in getattr(self._local, "memo", {}) if name)
-
-    def bound(self, function: CelFunction) -> Callable[[Any], Any]:
-        """The Python callable an engine registers for `function`."""
-
-        def call(value: Any) -> Any:
-            text = _text(value, self.max_scan_chars)
-            memo = self._memo()
-            key = (function.name, text)
-            if key not in memo:
-                self._in_time(function.name)
-                self.runs += 1
-                if function.prescanned:  # one pass for every detector on the same text
-                    hits = memo.get(("", text))
-                    if hits is None:
-                        hits = memo[("", text)] = prescan.scan(text)
-                    memo[key] = function.impl(text, hits)
-                elif function.reads_signals:  # judged on injection()'s signals: computed once
-                    memo[key] = function.impl(text, self._bound["injection"](value))
-                else:
-                    memo[key] = function.impl(text)
-            return memo[key]
+        def call(value: Any, handle: Any = None) -> Any:
+            memo = self._live.get(handle) if type(handle) is int else None
+            if memo is None:  # fail closed: a call outside a request has no memo or deadline
+                raise EvaluationError(f"{name}() called outside a request")
+            return self.call(memo, name, value)
 
         return call

@@ -8,8 +8,6 @@ time budget stops at the next stage boundary or detector call with a `check_time
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -20,11 +18,12 @@ from opentelemetry import trace
 
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from authz.attributes import Attributes, from_check_request
-from authz.decide import decide_steps
+from authz.context import RequestContext
+from authz.decide import await_steps, decide_steps, run_steps
 from authz.decision import CHECK_TIMEOUT, INTERNAL_ERROR, REQUEST_ERROR, Decision, deny
 from authz.detectors.classifier import ModelPending
 from authz.errors import CheckTimeout, RequestError
-from authz.functions import FunctionLibrary
+from authz.functions import DetectorMemo
 from authz.identity.jwks import RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.decision_log import DecisionLog
@@ -60,53 +59,37 @@ class Checker:
     ) -> Decision:
         """Decide one CheckRequest; `metadata` is the gRPC call's (for the trace parent).
         A key fetch the token needs, or a model's scoring, blocks this thread (bounded)."""
-        steps = self._steps(request, metadata)
-        try:
-            pending = next(steps)
-            while True:
-                pending.wait()
-                pending = steps.send(None)
-        except StopIteration as done:
-            return done.value
+        return run_steps(self._steps(request, metadata))
 
     async def check_async(
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
     ) -> Decision:
         """As `check`, on an event loop: a key fetch or a model's scoring is awaited, so
         other checks go on."""
-        steps = self._steps(request, metadata)
-        try:
-            pending = next(steps)
-            while True:
-                with contextlib.suppress(Exception):  # the outcome is read on the next ask
-                    fetch = asyncio.wrap_future(pending.fetch)
-                    await asyncio.wait_for(asyncio.shield(fetch), pending.timeout)
-                pending = steps.send(None)
-        except StopIteration as done:
-            return done.value
+        return await await_steps(self._steps(request, metadata))
 
     def _steps(
         self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None
     ) -> Generator[KeysPending | ModelPending, None, Decision]:
         """The check, yielding while the token's keys are fetched or a model scores."""
-        config = self.config  # one config for the whole check, even if a reload lands
-        decision_id = uuid.uuid4().hex
+        # one config for the whole check, even if a reload lands
+        ctx = RequestContext(uuid.uuid4().hex, self.config)
+        config, decision_id = ctx.config, ctx.decision_id
         started = time.perf_counter()
-        budget = _Budget(started, self.budget_seconds, config.functions)
+        budget = _Budget(started, self.budget_seconds, ctx.memo)
         parent = self.tracing.parent(metadata or {}, request.attributes.request.http.headers)
-        attrs: Attributes | None = None
         with self.tracing.check_span(parent) as span:
             try:
-                attrs = from_check_request(request, config.limits)
+                attrs = ctx.attrs = from_check_request(request, config.limits)
                 budget.check("identity")
-                attrs = yield from budget.waiting(self._identity(config, attrs))
+                attrs = ctx.attrs = yield from budget.waiting(self._identity(config, attrs))
                 budget.check("body")
                 self._body(config, attrs)
                 budget.check("evaluation")
                 budget.arm()  # detectors look before each run
                 with self.tracing.child("authz.evaluate"):
-                    decision = yield from budget.waiting(decide_steps(config, attrs, decision_id))
-                self.metrics.detector_runs.inc(config.functions.request_runs())
+                    decision = yield from budget.waiting(decide_steps(ctx))
+                self.metrics.detector_runs.inc(ctx.memo.scans())
                 if decision.cached:
                     self.metrics.cache_hits.inc()
             except RequestError as exc:
@@ -117,15 +100,13 @@ class Checker:
             except Exception:  # fail closed on bugs too; the traceback is for operators
                 _log.exception("internal error while deciding %s", decision_id)
                 decision = deny(INTERNAL_ERROR, "internal error", decision_id, status=500)
-            finally:
-                config.functions.set_deadline(None)
-            self._annotate(span, decision, attrs)
+            self._annotate(span, decision, ctx.attrs)
         elapsed = time.perf_counter() - started
         counted = decision.would_deny or decision  # a dry run counts as it would have been
         self.metrics.observe(counted.policy, counted.rule, counted.outcome, counted.reason, elapsed)
         if decision.would_deny is not None:
             self.metrics.dry_run_allowed.labels(decision.policy or "").inc()
-        self.log.record(decision, attrs, trace_id_of(span), elapsed, config)
+        self.log.record(decision, ctx.attrs, trace_id_of(span), elapsed, config)
         return decision
 
     def _identity(
@@ -172,13 +153,13 @@ class Checker:
 class _Budget:
     """A check's time budget: its deadline moves on by the time the check spends waiting
     (for a token's keys, for a model's score), so the budget measures its own work, and is
-    set again for the detectors whenever the check resumes (other checks ran meanwhile)."""
+    handed again to the request's detector memo whenever the check resumes."""
 
-    __slots__ = ("deadline", "functions")
+    __slots__ = ("deadline", "memo")
 
-    def __init__(self, started: float, seconds: float | None, functions: FunctionLibrary) -> None:
+    def __init__(self, started: float, seconds: float | None, memo: DetectorMemo) -> None:
         self.deadline = started + seconds if seconds else None
-        self.functions = functions
+        self.memo = memo
 
     def check(self, stage: str) -> None:
         """Raise CheckTimeout when the budget is spent before `stage`."""
@@ -187,7 +168,7 @@ class _Budget:
 
     def arm(self) -> None:
         """Let the detectors see the deadline (they stop before a run past it)."""
-        self.functions.set_deadline(self.deadline)
+        self.memo.deadline = self.deadline
 
     def waiting(self, steps: Generator[T, None, R]) -> Generator[T, None, R]:
         """Run `steps`, not counting the time spent waiting at each of its yields."""

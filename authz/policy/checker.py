@@ -1,5 +1,5 @@
 """The type checker both engines share: every expression is checked against the declared
-attribute types (policy/schema.py) when a file is loaded.
+attribute types (schema.py) when a file is loaded.
 
 It runs on cel-python's parse tree, so a policy is refused with the same message and column
 whichever engine runs it. What it refuses is what would otherwise misjudge silently or fail
@@ -41,7 +41,6 @@ from authz.policy.parse_tree import (
     string_literal,
     unwrap,
 )
-from authz.policy.schema import MACROS_BINDING_A_VARIABLE as MACROS
 from authz.policy.signatures import (
     LITERALS,
     STANDARD,
@@ -54,6 +53,7 @@ from authz.policy.signatures import (
     membership_problem,
     ordering_problem,
 )
+from authz.schema import MACROS_BINDING_A_VARIABLE as MACROS
 
 
 @dataclass(frozen=True)

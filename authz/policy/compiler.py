@@ -11,14 +11,14 @@ from authz.celtypes import DOUBLE, STRING, CelType, list_of, non_null, of_value
 from authz.config.model import ALLOW, Config, Limits, Policy, Rule
 from authz.config.source import Located
 from authz.errors import ConfigError, ConfigIssue
-from authz.functions import FunctionLibrary
+from authz.functions import REQUEST_HANDLE, FunctionLibrary
 from authz.identity.resolver import IdentityResolver
 from authz.policy.checker import check
 from authz.policy.engine import CompileFailure, Engine, Program, make_engine
 from authz.policy.loader import load_config
-from authz.policy.references import Read, analyse, detector_calls
+from authz.policy.references import Read, analyse, detector_calls, with_request_handle
 from authz.policy.response_rules import ResponseRules, compile_response_rules, root_position
-from authz.policy.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
+from authz.schema import NOT_IN_REQUEST_RULES, ROOT_TYPES, ROOTS
 
 PRECOMPUTED = "_fn"  # the variable holding precomputed detector results
 
@@ -111,6 +111,7 @@ class CompiledConfig:
     cache: DecisionCache | None = None
     calls: dict[str, tuple[str, tuple[str | int, ...]]] | None = None
     match_calls: frozenset[str] = frozenset()
+    live_calls: bool = False  # some expression calls a detector on a computed argument
     files: tuple[str, ...] = ()  # the policy file and every file it names (for reload)
     deny_body: tuple[str, ...] = ()  # record fields a deny body shows (config opt-in)
 
@@ -146,6 +147,7 @@ class _Compiler:
         self.calls: dict[str, tuple[str, tuple[str | int, ...]]] = {}
         # One id per distinct (function, path): `a.b` and `["a.b"]` are different paths.
         self._call_ids: dict[tuple[str, tuple[str | int, ...]], str] = {}
+        self.live_calls = False  # some call stays a call (binds REQUEST_HANDLE per request)
 
     def expr(
         self, source: Located, what: str, wants: str = "", env: dict[str, CelType] | None = None
@@ -183,6 +185,14 @@ class _Compiler:
             self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
             return None
         program, calls, text = self._precomputed(source, program)
+        live = with_request_handle(text, self.function_names, REQUEST_HANDLE)
+        if live != text:  # calls on computed arguments: they name the request's memo
+            try:
+                program, text = self.engine.compile(live), live
+            except CompileFailure as exc:
+                self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
+                return None
+            self.live_calls = True
         return CompiledExpr(
             str(source),
             program,
@@ -368,6 +378,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
         files=_files(config),
         deny_body=config.deny_body,
         match_calls=frozenset(c for p in policies if p.match for c in p.match.calls),
+        live_calls=compiler.live_calls,
         cache=DecisionCache(config.cache.max_entries, config.cache.ttl_seconds)
         if config.cache
         else None,

@@ -13,7 +13,7 @@ import lark
 from celpy.celparser import CELParseError, CELParser
 
 from authz.attributes import Read
-from authz.policy.schema import MACROS_BINDING_A_VARIABLE, ROOTS
+from authz.schema import MACROS_BINDING_A_VARIABLE, ROOTS
 
 
 @dataclass(frozen=True)
@@ -233,3 +233,22 @@ def detector_calls(source: str, names: frozenset[str]) -> list[DetectorCall]:
                 DetectorCall(node.meta.start_pos, node.meta.end_pos, str(node.children[0]), path)
             )
     return sorted(calls, key=lambda c: c.start)
+
+
+def with_request_handle(source: str, names: frozenset[str], handle: str) -> str:
+    """`fn(x)` as `fn(x, <handle>)` for every call of the named functions left in `source`
+    (see functions.REQUEST_HANDLE): the engines' registered functions find the request's
+    memo by it. The last call's end first, so no insertion moves a position still to come."""
+    if not any(name in source for name in names):
+        return source
+    ends = sorted(
+        (
+            node.meta.end_pos
+            for node in parse(source).iter_subtrees()
+            if node.data == "ident_arg" and str(node.children[0]) in names
+        ),
+        reverse=True,
+    )
+    for end in ends:  # the call's text ends with its ")"
+        source = f"{source[: end - 1]}, {handle}{source[end - 1 :]}"
+    return source

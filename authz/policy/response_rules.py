@@ -1,5 +1,5 @@
 """`response_rules:` of a policy: read from the file, then compiled and type-checked like
-`rules`, against the request's roots plus `response` (policy/schema.py).
+`rules`, against the request's roots plus `response` (schema.py).
 
 ```yaml
 response_rules:                  # first match decides; no match: the response passes
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from authz.config.model import ALLOW, DENY, Policy, ResponseRule
 from authz.config.source import Located
 from authz.policy.references import Read, analyse
-from authz.policy.schema import NOT_IN_RESPONSE_RULES, RESPONSE_TYPE
+from authz.schema import NOT_IN_RESPONSE_RULES, RESPONSE_TYPE
 
 if TYPE_CHECKING:
     from authz.policy.compiler import CompiledExpr

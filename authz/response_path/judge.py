@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from authz.context import RequestContext
+from authz.decide import Refused, header_value, precompute, truth
 from authz.decision import (
     ACCESS_DENIED,
     DEFAULT,
@@ -24,17 +26,13 @@ from authz.decision import (
     UNKNOWN_POLICY,
 )
 from authz.errors import EvaluationError
-from authz.policy.compiler import PRECOMPUTED, CompiledConfig, CompiledExpr, CompiledPolicy
+from authz.functions import DetectorMemo
+from authz.policy.compiler import CompiledConfig, CompiledPolicy
 from authz.policy.response_rules import DEFAULT_STATUS, REDACT, ResponseRules
 
 ALLOW, DENY = "allow", "deny"
 UNREADABLE = "unreadable_response"  # a stable code, like those of authz/decision.py
 WITHHELD = "response withheld"  # what the client reads when no rule worded the deny
-_FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
-
-
-class _Refused(Exception):
-    """A rule's header value that cannot be sent."""
 
 
 @dataclass(frozen=True)
@@ -98,64 +96,21 @@ def deny_body(decision: ResponseDecision, include: tuple[str, ...] = ()) -> byte
     return json.dumps(body).encode()
 
 
-def _at(value: Any, path: tuple[str | int, ...]) -> Any:
-    for part in path:
-        in_map = isinstance(value, dict) and isinstance(part, str) and part in value
-        in_list = (
-            isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value)
-        )
-        if not (in_map or in_list):
-            raise LookupError(part)
-        value = value[part]
-    return value
-
-
-def _precompute(config: CompiledConfig, wanted: frozenset[str], variables: dict[str, Any]) -> None:
-    """Detector results the expressions read as `_fn[id]` (see compiler._precomputed)."""
-    results: dict[str, Any] = {}
-    for ident in wanted:
-        function, path = config.calls[ident]  # type: ignore[index]
-        try:
-            value = _at(variables, path)
-        except LookupError:
-            continue  # only an expression that reads it fails, as the call itself would
-        results[ident] = config.functions.call(function, value)
-    variables[PRECOMPUTED] = results
-
-
-def _truth(expr: CompiledExpr, bound: Any) -> bool:
-    value = expr.program.evaluate(bound)
-    if not isinstance(value, bool):
-        raise EvaluationError(f"expected a bool, got {type(value).__name__}")
-    return value
-
-
-def _header_value(name: str, expr: CompiledExpr, bound: Any) -> str:
-    value = expr.program.evaluate(bound)
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str):
-        raise _Refused(f"header '{name}' must be a string, got {type(value).__name__}")
-    if any(c in value for c in _FORBIDDEN_IN_HEADER):
-        raise _Refused(f"header '{name}' value contains CR, LF or NUL")
-    return value
-
-
 def judge(
     config: CompiledConfig,
     policy: CompiledPolicy,
     variables: dict[str, Any],
     decision_id: str,
+    memo: DetectorMemo | None = None,
 ) -> ResponseDecision:
     """Run the policy's response rules over `variables` (the request's roots it reads and
-    `response`); first match decides. A dry-run policy's deny or redact is only recorded."""
+    `response`); first match decides. A dry-run policy's deny or redact is only recorded.
+    `memo`: this judgement's detector memo (a fresh one if not given)."""
     rules = policy.response
     if rules is None:
         return ResponseDecision(ALLOW, DEFAULT, "no response rules", decision_id, policy.name)
-    config.functions.begin_request()
-    decision = _run(config, policy.name, rules, variables, decision_id)
+    ctx = RequestContext(decision_id, config, memo=memo or DetectorMemo())
+    decision = _run(ctx, policy.name, rules, variables)
     if policy.dry_run and decision.effect != ALLOW:
         return dry_run(decision)
     return decision
@@ -174,27 +129,24 @@ def dry_run(would: ResponseDecision) -> ResponseDecision:
 
 
 def _run(
-    config: CompiledConfig,
-    policy: str,
-    rules: ResponseRules,
-    variables: dict[str, Any],
-    decision_id: str,
+    ctx: RequestContext, policy: str, rules: ResponseRules, variables: dict[str, Any]
 ) -> ResponseDecision:
+    decision_id = ctx.decision_id
     if rules.reads_data:
-        variables["data"] = config.data
+        variables["data"] = ctx.config.data
     try:
         if rules.calls:
-            _precompute(config, rules.calls, variables)
-        bound = config.engine.bind(variables)
+            precompute(ctx, rules.calls, variables, strict=True)
+        bound = ctx.bind(variables)
     except EvaluationError as exc:
         return withheld(EVALUATION_ERROR, str(exc), decision_id, policy)
     for rule in rules.rules:
         try:
-            if not _truth(rule.when, bound):
+            if not truth(rule.when, bound):
                 continue
-            headers = tuple((n, _header_value(n, e, bound)) for n, e in rule.response_headers)
-        except (EvaluationError, _Refused) as exc:
-            reason = INVALID_OUTPUT if isinstance(exc, _Refused) else EVALUATION_ERROR
+            headers = tuple((n, header_value(n, e, bound)) for n, e in rule.response_headers)
+        except (EvaluationError, Refused) as exc:
+            reason = INVALID_OUTPUT if isinstance(exc, Refused) else EVALUATION_ERROR
             said = f"response rule '{rule.name}': {exc}"
             return withheld(reason, said, decision_id, policy, rule.name)
         verbs = {ALLOW: "allowed", DENY: "denied", REDACT: "redacted"}

@@ -10,13 +10,12 @@ the rest through without asking.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+from authz.decide import await_steps, run_steps
 from authz.response_path.stream import ResponseStream
 
 if TYPE_CHECKING:
@@ -45,14 +44,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         stream = ResponseStream(self.checker, _call_metadata(self.checker, context))
         try:
             for request in request_iterator:
-                steps = stream.handle(request)
-                try:
-                    pending = next(steps)
-                    while True:
-                        pending.wait()
-                        pending = steps.send(None)
-                except StopIteration as done:
-                    yield done.value
+                yield run_steps(stream.handle(request))
         finally:
             stream.close()
 
@@ -70,15 +62,6 @@ class AsyncExternalProcessor(pb_grpc.ExternalProcessorServicer):
         stream = ResponseStream(self.checker, _call_metadata(self.checker, context))
         try:
             async for request in request_iterator:
-                steps = stream.handle(request)
-                try:
-                    pending = next(steps)
-                    while True:
-                        with contextlib.suppress(Exception):  # the outcome is read next
-                            fetch = asyncio.wrap_future(pending.fetch)
-                            await asyncio.wait_for(asyncio.shield(fetch), pending.timeout)
-                        pending = steps.send(None)
-                except StopIteration as done:
-                    yield done.value
+                yield await await_steps(stream.handle(request))
         finally:
             stream.close()

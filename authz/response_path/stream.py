@@ -36,6 +36,7 @@ from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from authz.attributes import Attributes, from_check_request
 from authz.decision import DEFAULT, REQUEST_ERROR
 from authz.errors import RequestError
+from authz.functions import DetectorMemo
 from authz.identity.jwks import RAISE, SKIP, KeysPending
 from authz.identity.model import Identity
 from authz.observability.tracing import trace_id_of
@@ -330,12 +331,13 @@ class ResponseStream:
     def _run(self, response: dict[str, Any]) -> ResponseDecision:
         assert self.config is not None and self.policy is not None
         variables = {**self.variables, **response}
+        memo = DetectorMemo()
         try:
-            decision = judge(self.config, self.policy, variables, self.decision_id)
+            decision = judge(self.config, self.policy, variables, self.decision_id, memo)
         except Exception:  # fail closed on bugs too; the traceback is for operators
             _log.exception("internal error while judging a response (%s)", self.decision_id)
             return internal_error(self.decision_id, self.policy_name)
-        self.checker.metrics.detector_runs.inc(self.config.functions.request_runs())
+        self.checker.metrics.detector_runs.inc(memo.scans())
         return decision
 
     def _judge_buffered(self, raw: bytes) -> ResponseDecision:

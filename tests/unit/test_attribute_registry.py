@@ -15,8 +15,8 @@ from authz.celtypes import mismatch
 from authz.config.model import Limits
 from authz.errors import RequestError
 from authz.identity.model import Identity
-from authz.policy.schema import ROOT_TYPES
 from authz.request_file import to_check_request
+from authz.schema import ROOT_TYPES
 
 EVERYTHING = frozenset((root, None) for root in ROOT_TYPES if root != "data")
 PATHS = (

@@ -18,11 +18,11 @@ import pytest
 
 from authz.decision import Decision, record
 from authz.errors import EngineFailure, EvaluationError
-from authz.functions import CelFunction, FunctionLibrary
+from authz.functions import REQUEST_HANDLE, CelFunction, DetectorMemo, FunctionLibrary
 from authz.policy.compiler import CompiledConfig
 from authz.policy.engine import make_engine
-from authz.policy.schema import ROOTS
 from authz.response import to_check_response
+from authz.schema import ROOTS
 from tests.support import tokens
 from tests.unit.helpers import ENGINES, compile_policy, decide_request
 
@@ -169,7 +169,7 @@ class RaisingLibrary(FunctionLibrary):
 
         self.functions = (CelFunction("secrets", "list", broken), *self.functions[1:])
         self.names = frozenset(f.name for f in self.functions)
-        self._bound = {f.name: self.bound(f) for f in self.functions}
+        self.by_name = {f.name: f for f in self.functions}
 
 
 def failing_evaluation(engine: str) -> tuple[Any, Any]:
@@ -179,8 +179,14 @@ def failing_evaluation(engine: str) -> tuple[Any, Any]:
         # one (see above), so feed it directly
         cpp = make_engine(engine, list(ROOTS))
         return cpp.compile('request.path == "/"'), cpp.bind({"request": {"path": "\ud800"}})
-    py = make_engine(engine, list(ROOTS), RaisingLibrary())
-    return py.compile("secrets(request.path).size() > 0"), py.bind({"request": {"path": "/"}})
+    library = RaisingLibrary()
+    py = make_engine(engine, list(ROOTS), library)
+    handle = library.handle(_MEMO)  # a call names its request's memo, as compiled calls do
+    program = py.compile(f"secrets(request.path, {REQUEST_HANDLE}).size() > 0")
+    return program, py.bind({"request": {"path": "/"}, REQUEST_HANDLE: handle})
+
+
+_MEMO = DetectorMemo()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

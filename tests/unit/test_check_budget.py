@@ -12,6 +12,7 @@ import pytest
 
 from authz.decision import CHECK_TIMEOUT
 from authz.errors import CheckTimeout
+from authz.functions import DetectorMemo
 from authz.observability.metrics import Metrics
 from authz.request_file import to_check_request
 from authz.server import LoopWatch, Server
@@ -48,12 +49,11 @@ def test_a_check_past_its_budget_is_denied(tmp_path: Path, engine: str) -> None:
 def test_detectors_stop_past_the_deadline(tmp_path: Path) -> None:
     config = compile_policy(tmp_path, POLICY.replace("ENGINE", "cel-cpp"), "cel-cpp")
     functions = config.functions
-    functions.begin_request()
-    functions.set_deadline(time.perf_counter() - 1)
+    memo = DetectorMemo(deadline=time.perf_counter() - 1)
     with pytest.raises(CheckTimeout, match=r"secrets\(\)"):
-        functions.call("secrets", "token=Ab3defgh1")
-    functions.set_deadline(None)
-    assert functions.call("secrets", "token=Ab3defgh1") == ["generic_secret"]
+        functions.call(memo, "secrets", "token=Ab3defgh1")
+    memo.deadline = None
+    assert functions.call(memo, "secrets", "token=Ab3defgh1") == ["generic_secret"]
 
 
 def test_a_late_event_loop_is_reported_and_recovers() -> None:
@@ -93,13 +93,12 @@ def test_readyz_says_overloaded(tmp_path: Path) -> None:
 def test_time_spent_waiting_is_not_counted(tmp_path: Path) -> None:
     from authz.service import _Budget
 
-    config = compile_policy(tmp_path, POLICY.replace("ENGINE", "cel-cpp"), "cel-cpp")
-
     def steps():  # a check that waits once (for a token's keys, a model's score)
         yield "pending"
         return "done"
 
-    budget = _Budget(time.perf_counter(), 0.1, config.functions)
+    memo = DetectorMemo()
+    budget = _Budget(time.perf_counter(), 0.1, memo)
     waiting = budget.waiting(steps())
     assert next(waiting) == "pending"
     time.sleep(0.2)  # the wait: longer than the whole budget
@@ -110,4 +109,4 @@ def test_time_spent_waiting_is_not_counted(tmp_path: Path) -> None:
     time.sleep(0.15)
     with pytest.raises(CheckTimeout):
         budget.check("evaluation")
-    config.functions.set_deadline(None)
+    assert memo.deadline == budget.deadline  # the detectors see the moved deadline

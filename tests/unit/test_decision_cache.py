@@ -151,3 +151,22 @@ def test_the_cache_is_bounded_in_entries() -> None:
     assert cache.get(b"first", "d1") is None  # the least recently used went
     third = cache.get(b"third", "d2")
     assert third is not None and third.decision_id == "d2" and third.cached
+
+
+def test_the_key_reads_every_root_the_registry_declares() -> None:
+    # The key follows the registry: a root keyed by value changes the key with its value,
+    # one built from the body is covered by the body token, a constant one adds nothing;
+    # a root the key cannot read is an error (the check denies), never a silent miss.
+    from authz.attributes import from_check_request
+    from authz.config.model import Limits
+    from authz.schema import BY_VALUE, REGISTRY
+
+    attrs = from_check_request(to_check_request({"path": "/a", "body": "{}"}), Limits())
+    for name, root in REGISTRY.items():
+        value = DecisionCache.key("p", ((name,),), attrs)
+        assert value == DecisionCache.key("p", ((name,),), attrs)
+        if root.cache_key != BY_VALUE:
+            continue
+        assert value != DecisionCache.key("p", (), attrs), name
+    with pytest.raises(KeyError):
+        DecisionCache.key("p", (("no_such_root",),), attrs)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from authz.errors import EvaluationError
 from authz.policy.engine import CompileFailure, Engine, make_engine
-from authz.policy.schema import ROOTS
+from authz.schema import ROOTS
 
 ENGINES = ("cel-cpp", "cel-python")
 ERROR = "<error>"

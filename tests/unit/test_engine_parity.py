@@ -12,7 +12,7 @@ import pytest
 
 from authz.errors import EvaluationError
 from authz.policy.engine import make_engine
-from authz.policy.schema import ROOTS
+from authz.schema import ROOTS
 
 ERROR = object()
 

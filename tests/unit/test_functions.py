@@ -198,3 +198,52 @@ def test_precomputed_calls_on_look_alike_paths_stay_apart(tmp_path: Path, engine
     }
     decision = decide_request(config, clean)
     assert decision.allowed and decision.metadata == {"flat": ["aws_access_key"]}
+
+
+COMPUTED = """
+policies:
+  - name: p
+    match: "true"
+    rules:
+      - name: leak
+        when: >-
+          llm.messages.exists(m, secrets(m.text + "").size() > 0)
+          || secrets(llm.prompt_text + "").size() > 0
+        effect: deny
+      - name: ok
+        when: secrets(llm.prompt_text + "") == [] && redact(llm.prompt_text + "") != "x"
+        effect: allow
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_calls_on_computed_arguments_use_their_own_requests_memo(
+    tmp_path: Path, engine: str
+) -> None:
+    # These calls stay calls inside the engine (no attribute path to precompute): each
+    # names its request's memo, so one text is scanned once per request, never across.
+    config = compile_policy(tmp_path, COMPUTED, engine)
+    assert config.live_calls
+    before = config.functions.runs
+    clean = decide_request(config, chat("hello there"))
+    assert clean.rule == "ok"
+    assert config.functions.runs - before == 2  # secrets once (3 calls), redact once
+    assert decide_request(config, chat("hello there")).rule == "ok"
+    assert config.functions.runs - before == 4  # a new request scans again
+    leaked = decide_request(config, chat("use ghp_" + "a1B2" * 9))
+    assert leaked.rule == "leak"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_detector_called_outside_a_request_is_an_error(engine: str) -> None:
+    from authz.errors import EvaluationError
+    from authz.functions import FunctionLibrary
+    from authz.policy.engine import make_engine
+    from authz.schema import ROOTS
+
+    library = FunctionLibrary(1000)
+    cel = make_engine(engine, list(ROOTS), library)
+    program = cel.compile('secrets(request.path + "") == []')
+    with pytest.raises(EvaluationError, match="outside a request"):
+        program.evaluate(cel.bind({"request": {"path": "/"}}))
+    assert library.runs == 0

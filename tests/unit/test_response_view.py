@@ -10,9 +10,9 @@ import pytest
 
 from authz.celtypes import mismatch
 from authz.config.model import Limits
-from authz.policy.schema import RESPONSE_TYPE
 from authz.response_path.rewrite import redact_body, redact_json_text
 from authz.response_view import ResponseView, completion_of, mcp_of
+from authz.schema import RESPONSE_TYPE
 
 OPENAI_CHAT = {
     "object": "chat.completion",

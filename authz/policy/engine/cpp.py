@@ -8,7 +8,7 @@ from typing import Any
 from cel_expr_python import cel
 
 from authz.errors import EvaluationError
-from authz.functions import CelFunction, FunctionLibrary
+from authz.functions import REQUEST_HANDLE, CelFunction, FunctionLibrary
 from authz.policy.engine.base import CompileFailure, engine_failure
 from authz.policy.engine.values import TYPE_NAMES, sorted_map
 
@@ -31,15 +31,19 @@ _RESULTS = {
 
 
 def _declare(function: CelFunction, library: FunctionLibrary) -> Any:
+    """`f(value)` as the shared checker types it (the source compiles first as written),
+    and `f(value, handle)`, the call the compiler leaves in (it names the request's memo);
+    only the second runs: the first has no request and fails (library.bound)."""
     impl = library.bound(function)
     overloads = [
         cel.Overload(
-            f"{function.name}_{kind}",
+            f"{function.name}_{kind}{suffix}",
             return_type=_RESULTS[function.returns],
-            parameters=[argument],
+            parameters=[argument, *extra],
             impl=impl,
         )
         for kind, argument in _ARGUMENTS.items()
+        for suffix, extra in (("", []), ("_req", [cel.Type.INT]))
     ]
     return cel.FunctionDecl(function.name, overloads)
 
@@ -117,7 +121,7 @@ class CppEngine:
     def __init__(self, roots: list[str], library: FunctionLibrary) -> None:
         dyn_map = cel.Type.Map(cel.Type.STRING, cel.Type.DYN)
         self._env = cel.NewEnv(
-            variables={root: dyn_map for root in roots},
+            variables={**{root: dyn_map for root in roots}, REQUEST_HANDLE: cel.Type.INT},
             functions=[_declare(f, library) for f in library.functions],
         )
 

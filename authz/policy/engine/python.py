@@ -44,7 +44,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 from authz.errors import EvaluationError
-from authz.functions import CelFunction, FunctionLibrary
+from authz.functions import REQUEST_HANDLE, CelFunction, FunctionLibrary
 from authz.policy.engine.base import CompileFailure, engine_failure
 from authz.policy.engine.python_conversions import FUNCTIONS, micros_of
 from authz.policy.engine.python_eval import Runner
@@ -87,7 +87,11 @@ class PyEngine:
 
     def __init__(self, roots: list[str], library: FunctionLibrary) -> None:
         self._env = celpy.Environment(
-            annotations={root: celtypes.MapType for root in roots}, runner_class=Runner
+            annotations={
+                **{root: celtypes.MapType for root in roots},
+                REQUEST_HANDLE: celtypes.IntType,
+            },
+            runner_class=Runner,
         )
         self._functions = {**OVERRIDES, **{f.name: _wrap(f, library) for f in library.functions}}
 
@@ -107,11 +111,11 @@ class PyEngine:
 def _wrap(function: CelFunction, library: FunctionLibrary) -> Any:
     impl = library.bound(function)
 
-    def call(value: Any) -> Any:
-        if isinstance(value, CELEvalError):
-            return value
+    def call(value: Any, handle: Any = None) -> Any:
+        if isinstance(value, CELEvalError) or isinstance(handle, CELEvalError):
+            return value if isinstance(value, CELEvalError) else handle
         try:
-            result = impl(_plain(value))
+            result = impl(_plain(value), None if handle is None else int(handle))
         except EvaluationError as exc:  # a model's timeout: an error value, as on cel-cpp
             return CELEvalError(str(exc))
         if isinstance(result, list):

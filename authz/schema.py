@@ -2,8 +2,10 @@
 
 The type checker (policy/checker.py) reads these types when a file is loaded, on both
 engines; the reference pass (policy/references.py) reads the field names to learn what a
-request must build. The `llm` and `mcp` views declare their own types next to the code that
-builds them; `data` is typed from the config's `data:` section when a file is loaded.
+request must build; the decision cache (cache.py) reads how each root is keyed, and the
+attributes (attributes.py) which roots come from the body. The `llm` and `mcp` views
+declare their own types next to the code that builds them; `data` is typed from the
+config's `data:` section when a file is loaded.
 
 Only values that really are dynamic are `dyn`: `body.json`, `identity.claims`, `metadata`
 (Envoy's filter metadata) and `mcp.arguments`. A nullable field may be null; `!= null`
@@ -11,6 +13,8 @@ works on it, and ordering it against a string is refused like any other mismatch
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import authz.response_view as response_view
 from authz import llm, mcp
@@ -80,30 +84,56 @@ def _declared(module: object, name: str) -> CelType:
     return record(name, **{field: DYN for field in module.FIELDS})  # type: ignore[attr-defined]
 
 
-ROOT_TYPES: dict[str, CelType] = {
-    "request": REQUEST,
-    "source": _peer("source"),
-    "destination": _peer("destination"),
-    "context": map_of(STRING, STRING),
-    "metadata": map_of(STRING, map_of(STRING, DYN)),
-    "body": BODY,
-    "identity": IDENTITY,
-    "llm": _declared(llm, "llm"),
-    "mcp": _declared(mcp, "mcp"),
-    "data": record("data"),  # replaced by the type of the loaded file's `data:` section
+# How the decision cache keys a root (cache.py): by the root's own value, by the body's
+# bytes (a root built from the body: a hit never parses it), or not at all (the same for
+# every request of a config).
+BY_VALUE, BY_BODY, CONSTANT = "value", "body", "constant"
+
+
+@dataclass(frozen=True)
+class Root:
+    """One attribute root: its CEL type, where it comes from, how the cache key reads it."""
+
+    name: str
+    type: CelType
+    built_from: str  # what builds it: the CheckRequest part, a view, the config
+    cache_key: str = BY_VALUE
+
+    @property
+    def from_body(self) -> bool:
+        """Whether the root is built from the request body."""
+        return self.cache_key == BY_BODY
+
+
+REGISTRY: dict[str, Root] = {
+    root.name: root
+    for root in (
+        Root("request", REQUEST, "attributes.HttpRequest (the http request's fields)"),
+        Root("source", _peer("source"), "attributes.Peer (the downstream peer)"),
+        Root("destination", _peer("destination"), "attributes.Peer (the local peer)"),
+        Root("context", map_of(STRING, STRING), "the route's context extensions"),
+        Root("metadata", map_of(STRING, map_of(STRING, DYN)), "Envoy's filter metadata"),
+        Root("body", BODY, "body.BodyView", BY_BODY),
+        Root("identity", IDENTITY, "identity/resolver.py"),
+        Root("llm", _declared(llm, "llm"), "llm/view.py", BY_BODY),
+        Root("mcp", _declared(mcp, "mcp"), "mcp.py", BY_BODY),
+        # typed from the loaded file's `data:` section when it is compiled
+        Root("data", record("data"), "the config's `data:` section", CONSTANT),
+    )
 }
+ROOT_TYPES: dict[str, CelType] = {name: root.type for name, root in REGISTRY.items()}
+BODY_ROOTS = frozenset(name for name, root in REGISTRY.items() if root.from_body)
 
 # `response` is read only by `response_rules:` (authz/response_path/), which Envoy's ext_proc
 # filter runs on what the upstream answered. They read the request's roots too, except those
 # the ext_proc stream does not carry (the request headers and the forwarded dynamic metadata
 # arrive with it; the body, the peers and the route's context extensions do not).
 RESPONSE_TYPE = response_view.TYPE
+_NO_REQUEST_BODY = "Envoy does not send the request body to the response path"
 NOT_IN_RESPONSE_RULES: dict[str, str] = {
     root: f"response rules cannot read '{root}': {why}"
     for root, why in {
-        "body": "Envoy does not send the request body to the response path",
-        "llm": "Envoy does not send the request body to the response path",
-        "mcp": "Envoy does not send the request body to the response path",
+        **{name: _NO_REQUEST_BODY for name in sorted(BODY_ROOTS)},
         "source": "the response path does not learn the peers",
         "destination": "the response path does not learn the peers",
         "context": "the response path does not learn the route's context extensions",
