@@ -100,7 +100,7 @@ class Reloader:
             )
             return False
         config.identity.start()  # remote key sets, bounded, before it serves
-        self.checker.config = config  # one assignment: checks in flight keep the old one
+        self.checker.swap(config)
         self.generation += 1
         metrics.config_info.labels(self.hash).set(0)
         self.hash = fingerprint(config.files)
