@@ -100,6 +100,10 @@ class Reloader:
             )
             return False
         config.identity.start()  # remote key sets, bounded, before it serves
+        # The retired config is not closed here: a check still holding it may need its key
+        # fetcher. Its pools' idle threads exit once the last such check lets go of it
+        # (ThreadPoolExecutor wakes them when it is collected); Runtime.close closes the
+        # current one.
         self.checker.swap(config)
         self.generation += 1
         metrics.config_info.labels(self.hash).set(0)

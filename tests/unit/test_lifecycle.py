@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import threading
 from dataclasses import fields, replace
@@ -14,6 +15,7 @@ from authz.attributes import Attributes, from_check_request
 from authz.cli_args import parser
 from authz.decision import DEFAULT
 from authz.policy.compiler import CompiledConfig
+from authz.reload import Reloader
 from authz.request_file import to_check_request
 from authz.runtime import Runtime
 from authz.serve_options import ServeOptions
@@ -98,6 +100,27 @@ def test_closing_the_runtime_stops_the_jwks_fetch_threads(tmp_path: Path) -> Non
             thread.join(timeout=10)  # an event to wait for; the assert says whether it came
         assert not any(t.is_alive() for t in started)
         runtime.close()
+    finally:
+        server.close()
+
+
+def test_a_reload_leaves_no_fetch_thread_of_the_retired_config(tmp_path: Path) -> None:
+    """Reloads retire configs without closing them (checks may still hold them); once
+    nothing holds a retired config, its fetch thread ends."""
+    server = JwksServer(tokens.jwks(KEY))
+    try:
+        config = compile_policy(tmp_path, _trusting(server), "cel-cpp")
+        before = set(_jwks_threads())
+        config.identity.start()
+        retired = [t for t in _jwks_threads() if t not in before]
+        checker = Checker(config)
+        del config
+        assert Reloader(checker, checker.config.path, "cel-cpp", 0).reload("test")
+        gc.collect()
+        for thread in retired:
+            thread.join(timeout=10)
+        assert retired and not any(t.is_alive() for t in retired)
+        Runtime(checker).close()
     finally:
         server.close()
 
