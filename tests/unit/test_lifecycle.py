@@ -14,7 +14,7 @@ from pathlib import Path
 from authz.attributes import Attributes, from_check_request
 from authz.cli_args import parser
 from authz.decision import DEFAULT
-from authz.policy.compiler import CompiledConfig
+from authz.policy.compiler import CompiledConfig, load
 from authz.reload import Reloader
 from authz.request_file import to_check_request
 from authz.runtime import Runtime
@@ -23,7 +23,7 @@ from authz.service import Checker
 from authz.workers import worker_command
 from tests.support import tokens
 from tests.support.jwks_server import JwksServer
-from tests.unit.helpers import compile_policy
+from tests.unit.helpers import remote_jwks_policy, write_policy
 
 KEY, OTHER = tokens.rsa_key("2026-01"), tokens.rsa_key("2026-02")
 
@@ -35,17 +35,8 @@ policies:
 """
 
 
-def _trusting(server: JwksServer) -> str:
-    return f"""
-identity:
-  jwt:
-    - issuer: {tokens.ISSUER}
-      audiences: [{tokens.AUDIENCE}]
-      jwks_uri: {server.uri}
-      fetch_timeout_seconds: 20
-policies:
-  - {{name: p, require_identity: true, rules: []}}
-"""
+def _trusting(tmp_path: Path, server: JwksServer, name: str = "policy.yaml") -> CompiledConfig:
+    return remote_jwks_policy(tmp_path, server.uri, timeout=20, name=name)
 
 
 def test_a_check_in_flight_keeps_the_snapshot_it_started_with(tmp_path: Path) -> None:
@@ -54,10 +45,8 @@ def test_a_check_in_flight_keeps_the_snapshot_it_started_with(tmp_path: Path) ->
     server = JwksServer(tokens.jwks(KEY))
     server.mode = "hang"
     try:
-        (tmp_path / "old").mkdir()
-        (tmp_path / "new").mkdir()
-        old = compile_policy(tmp_path / "old", _trusting(server), "cel-cpp")
-        new = compile_policy(tmp_path / "new", ALLOW_ALL, "cel-cpp")
+        old = _trusting(tmp_path, server, "old.yaml")
+        new = load(str(write_policy(tmp_path, ALLOW_ALL, "new.yaml")), "cel-cpp")
         checker = Checker(old)
         request = to_check_request(
             {"headers": {"authorization": f"Bearer {tokens.mint(KEY)}"}, "context": {"policy": "p"}}
@@ -89,7 +78,7 @@ def test_closing_the_runtime_stops_the_jwks_fetch_threads(tmp_path: Path) -> Non
     """The key fetch started a thread; Runtime.close ends it, and a second close is a no-op."""
     server = JwksServer(tokens.jwks(KEY))
     try:
-        config = compile_policy(tmp_path, _trusting(server), "cel-cpp")
+        config = _trusting(tmp_path, server)
         before = set(_jwks_threads())
         runtime = Runtime(Checker(config))
         config.identity.start()  # the first fetch, on the fetcher's own thread
@@ -109,7 +98,7 @@ def test_a_reload_leaves_no_fetch_thread_of_the_retired_config(tmp_path: Path) -
     nothing holds a retired config, its fetch thread ends."""
     server = JwksServer(tokens.jwks(KEY))
     try:
-        config = compile_policy(tmp_path, _trusting(server), "cel-cpp")
+        config = _trusting(tmp_path, server)
         before = set(_jwks_threads())
         config.identity.start()
         retired = [t for t in _jwks_threads() if t not in before]
@@ -130,7 +119,7 @@ def test_a_closed_key_set_serves_its_last_good_keys(tmp_path: Path) -> None:
     verifies (the retired config fails closed only for keys it never had)."""
     server = JwksServer(tokens.jwks(KEY))
     try:
-        config = compile_policy(tmp_path, _trusting(server), "cel-cpp")
+        config = _trusting(tmp_path, server)
         config.identity.start()
         config.close()
         hits = server.hits
