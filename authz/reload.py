@@ -63,9 +63,14 @@ class Reloader:
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop watching."""
+        """Stop watching (a reload under way still finishes; `wait` for it)."""
         self._stop.set()
         self._wake.set()
+
+    def wait(self) -> None:
+        """Wait for the watch to end, so no reload swaps a config in after this."""
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():

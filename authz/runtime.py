@@ -84,6 +84,7 @@ class Runtime:
         self._closed = True
         if self.reloader is not None:
             self.reloader.stop()
+            self.reloader.wait()  # the config closed below is the last one swapped in
         self.checker.config.close()
         self.checker.tracing.shutdown()
         for stream in self._files:

@@ -168,3 +168,21 @@ def _serve_parser() -> argparse.ArgumentParser:
 def _attrs(config: CompiledConfig, token: str) -> Attributes:
     request = to_check_request({"headers": {"authorization": f"Bearer {token}"}})
     return from_check_request(request, config.limits)
+
+
+def test_closing_a_serving_runtime_stops_the_reloader_and_closes_the_log(tmp_path: Path) -> None:
+    """Runtime.serving builds what `authz serve` runs; close ends the reload watch (after
+    any reload under way) and closes the decision log file it opened."""
+    path = write_policy(tmp_path, ALLOW_ALL)
+    options = ServeOptions(str(path), decision_log=str(tmp_path / "d.log"), watch_interval=0)
+    runtime = Runtime.serving(options, load(str(path), "cel-cpp"))
+    assert runtime.reloader is not None
+    before = set(threading.enumerate())
+    runtime.reloader.start()
+    watching = [t for t in threading.enumerate() if t.name == "reload" and t not in before]
+    assert watching
+    stream = runtime.checker.log.stream
+    assert stream is not None and not stream.closed
+    runtime.close()
+    assert not any(t.is_alive() for t in watching)
+    assert stream.closed
