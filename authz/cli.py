@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from authz.cli_args import parser
@@ -114,14 +115,14 @@ def _token(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from authz.replay import render, replay
 
-    config = load(args.config, args.engine)
-    try:
-        with open(args.log, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        print(f"authz: {args.log}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    print(render(replay(config, lines), args.show))
+    with closing(load(args.config, args.engine)) as config:  # its key-fetch threads end here
+        try:
+            with open(args.log, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            print(f"authz: {args.log}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        print(render(replay(config, lines), args.show))
     return EXIT_OK
 
 
@@ -147,6 +148,7 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
+    config.close()  # loaded to be judged, never to serve
     print(f"{args.config}: ok ({len(config.policies)} policies, engine {config.engine.name})")
     return EXIT_OK
 
