@@ -6,14 +6,15 @@ Parsing only: authz/cli.py runs the command a parse names (`args.command`).
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from authz import __version__
 from authz.policy.engine import ENGINE_NAMES
+from authz.serve_options import ServeOptions
 
 EXAMPLE = "deploy/envoy/policies/example.yaml"
 _Sub = Any  # argparse's private _SubParsersAction
+SERVE = ServeOptions(config="")  # `authz serve`'s defaults, kept with the options
 
 
 def listen_address(value: str, allow_empty: bool = False) -> str:
@@ -54,7 +55,7 @@ def _add_serve(sub: _Sub) -> None:
     serve.add_argument("--config", required=True, help="policy file (YAML)")
     serve.add_argument(
         "--listen",
-        default="127.0.0.1:9191",
+        default=SERVE.listen,
         type=listen_address,
         help="HOST:PORT or unix:PATH (default 127.0.0.1:9191)",
     )
@@ -69,27 +70,27 @@ def _add_process_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--threads",
         type=int,
-        default=0,
+        default=SERVE.threads,
         help="0 (default): grpc.aio on one event loop per worker; N: a pool of N threads",
     )
     serve.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
+        default=SERVE.workers,
         help="worker processes sharing the port (default: the number of cores)",
     )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--max-concurrent",
         type=int,
-        default=256,
+        default=SERVE.max_concurrent,
         metavar="N",
         help="checks in flight per worker before refusing at once (0: no bound)",
     )
     serve.add_argument(
         "--check-budget-ms",
         type=float,
-        default=250.0,
+        default=SERVE.check_budget_ms,
         metavar="MS",
         help="a check still running past this stops with a deny, reason check_timeout"
         " (default 250, under Envoy's 1 s; 0: no budget)",
@@ -97,7 +98,7 @@ def _add_process_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--max-queue-ms",
         type=float,
-        default=250.0,
+        default=SERVE.max_queue_ms,
         metavar="MS",
         help="a worker whose checks wait longer than this behind others is not ready"
         " (/readyz 503, gRPC health NOT_SERVING; default 250; 0: never)",
@@ -109,13 +110,13 @@ def _add_operations_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--watch-interval",
         type=float,
-        default=1.0,
+        default=SERVE.watch_interval,
         metavar="SECONDS",
         help="how often to look for changed policy files (0: only on SIGHUP)",
     )
     serve.add_argument(
         "--admin-listen",
-        default="127.0.0.1:9192",
+        default=SERVE.admin_listen,
         type=lambda v: listen_address(v, allow_empty=True),
         help="HOST:PORT for /metrics, /healthz, /readyz ('' to disable)",
     )
@@ -128,7 +129,9 @@ def _add_operations_options(serve: argparse.ArgumentParser) -> None:
 
 def _add_log_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
-        "--decision-log", default="-", help="file for decision lines, '-' for stdout, '' for none"
+        "--decision-log",
+        default=SERVE.decision_log,
+        help="file for decision lines, '-' for stdout, '' for none",
     )
     serve.add_argument(
         "--log-headers",
@@ -138,7 +141,7 @@ def _add_log_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--log-body",
         type=int,
-        default=0,
+        default=SERVE.log_body,
         metavar="CHARS",
         help="include a redacted body excerpt of this many characters",
     )

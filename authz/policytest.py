@@ -252,7 +252,11 @@ def run_suites(paths: list[str]) -> tuple[Outcome, Coverage]:
         for policy in loaded.policies:
             rules = coverage.rules.setdefault((key, str(policy.name)), [])
             rules += [str(r.name) for r in policy.rules if str(r.name) not in rules]
-        run_cases(cases, configs, outcome)
+        try:
+            run_cases(cases, configs, outcome)
+        finally:  # throwaway configs: their key-fetch and model threads end with the suite
+            for config in configs.values():
+                config.close()
     return outcome, coverage
 
 

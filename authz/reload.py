@@ -63,9 +63,14 @@ class Reloader:
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop watching."""
+        """Stop watching (a reload under way still finishes; `wait` for it)."""
         self._stop.set()
         self._wake.set()
+
+    def wait(self) -> None:
+        """Wait for the watch to end, so no reload swaps a config in after this."""
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -100,7 +105,11 @@ class Reloader:
             )
             return False
         config.identity.start()  # remote key sets, bounded, before it serves
-        self.checker.config = config  # one assignment: checks in flight keep the old one
+        # The retired config is not closed here: a check still holding it may need its key
+        # fetcher. Its pools' idle threads exit once the last such check lets go of it
+        # (ThreadPoolExecutor wakes them when it is collected); Runtime.close closes the
+        # current one.
+        self.checker.swap(config)
         self.generation += 1
         metrics.config_info.labels(self.hash).set(0)
         self.hash = fingerprint(config.files)

@@ -26,13 +26,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2_grpc
 from authz._proto.envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from authz.observability.admin import AdminServer
-from authz.reload import Reloader
 from authz.response_path.service import (
     PROCESSOR_NAME,
     AsyncExternalProcessor,
     ExternalProcessor,
 )
-from authz.service import AsyncAuthorizationService, AuthorizationService, Checker
+from authz.runtime import Runtime
+from authz.serve_options import ServeOptions
+from authz.service import AsyncAuthorizationService, AuthorizationService
 
 SERVICE_NAME = "envoy.service.auth.v3.Authorization"
 DRAIN_SECONDS = 10.0
@@ -88,38 +89,33 @@ class LoopWatch:
 
 class Server:
     """The gRPC server, its health service and the admin HTTP port, started and stopped
-    together. `serve()` runs it until SIGTERM or SIGINT."""
+    together over one Runtime. `serve()` runs it until SIGTERM or SIGINT, then closes the
+    runtime."""
 
-    def __init__(
-        self,
-        checker: Checker,
-        listen: str,
-        admin_listen: str | None,
-        threads: int = 0,
-        reuse_port: bool = False,
-        max_concurrent: int | None = None,
-        max_queue_seconds: float = 0.0,
-    ) -> None:
-        self.checker = checker
-        self.listen = listen
-        self.threads = threads
+    def __init__(self, runtime: Runtime, options: ServeOptions) -> None:
+        self.runtime = runtime
+        self.checker = checker = runtime.checker
+        self.reloader = runtime.reloader
+        self.listen = options.listen
+        self.threads = threads = options.threads
         self.ready = False
-        self.watch = LoopWatch(max_queue_seconds if not threads else 0.0, checker.metrics)
+        self.watch = LoopWatch(options.max_queue_seconds if not threads else 0.0, checker.metrics)
         # Workers share the port (SO_REUSEPORT); a lone server must own it. Past
         # max_concurrent checks in flight, answer at once (RESOURCE_EXHAUSTED, which Envoy
         # treats as an error: status_on_error, never an allow) instead of queueing.
         self._options: dict[str, Any] = {
-            "options": [("grpc.so_reuseport", int(reuse_port))],
-            "maximum_concurrent_rpcs": max_concurrent,
+            "options": [("grpc.so_reuseport", int(options.reuse_port))],
+            "maximum_concurrent_rpcs": options.max_concurrent or None,
         }
         self.admin: AdminServer | None = None
-        self.reloader: Reloader | None = None
-        if admin_listen:
-            host, port = split_host_port(admin_listen)
+        if options.admin_listen:
+            host, port = split_host_port(options.admin_listen)
             try:
                 self.admin = AdminServer(host, port, checker.metrics, self.readiness)
             except OSError as exc:
-                raise ServerError(f"cannot listen on {admin_listen}: {exc.strerror}") from None
+                raise ServerError(
+                    f"cannot listen on {options.admin_listen}: {exc.strerror}"
+                ) from None
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports, with the loaded config's generation and hash."""
@@ -173,7 +169,7 @@ class Server:
     def _stopped(self) -> None:
         if self.admin is not None:
             self.admin.stop()
-        self.checker.tracing.shutdown()
+        self.runtime.close()
 
     def serve(self) -> int:
         """Run until SIGTERM or SIGINT; drain, then return 0. Raises ServerError when the

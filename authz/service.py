@@ -9,6 +9,7 @@ time budget stops at the next stage boundary or detector call with a `check_time
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Generator, Mapping
@@ -38,7 +39,9 @@ R = TypeVar("R")
 
 
 class Checker:
-    """Decides Checks against the current config (swapped whole on reload)."""
+    """Decides Checks against the current config snapshot. `swap` is the one way to replace
+    it (hot reload): a check reads the snapshot once when it starts and keeps it to the end,
+    so a swap never mixes two configs inside one check."""
 
     def __init__(
         self,
@@ -48,33 +51,56 @@ class Checker:
         log: DecisionLog | None = None,
         budget_seconds: float | None = None,
     ) -> None:
-        self.config = config
+        self._config = config
+        self._swapping = threading.Lock()
         self.metrics = metrics or Metrics()
         self.tracing = tracing or Tracing(self.metrics, endpoint=None, enabled=False)
         self.log = log or DecisionLog(None)
         self.budget_seconds = budget_seconds  # None: no time budget (authz check, tests)
 
+    @property
+    def config(self) -> CompiledConfig:
+        """The current snapshot (read it once per check or response, then keep it)."""
+        return self._config
+
+    def swap(self, config: CompiledConfig) -> CompiledConfig:
+        """Serve `config` from the next check on; return the snapshot it replaces (checks
+        in flight finish on that one)."""
+        with self._swapping:  # two reloads at once: each gets back the one it replaced
+            retired, self._config = self._config, config
+        return retired
+
     def check(
-        self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
+        self,
+        request: external_auth_pb2.CheckRequest,
+        metadata: Mapping[str, str] | None = None,
+        config: CompiledConfig | None = None,
     ) -> Decision:
-        """Decide one CheckRequest; `metadata` is the gRPC call's (for the trace parent).
+        """Decide one CheckRequest; `metadata` is the gRPC call's (for the trace parent),
+        `config` the snapshot to decide on (default: the current one).
         A key fetch the token needs, or a model's scoring, blocks this thread (bounded)."""
-        return run_steps(self._steps(request, metadata))
+        return run_steps(self._steps(request, metadata, config or self._config))
 
     async def check_async(
-        self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None = None
+        self,
+        request: external_auth_pb2.CheckRequest,
+        metadata: Mapping[str, str] | None = None,
+        config: CompiledConfig | None = None,
     ) -> Decision:
         """As `check`, on an event loop: a key fetch or a model's scoring is awaited, so
         other checks go on."""
-        return await await_steps(self._steps(request, metadata))
+        return await await_steps(self._steps(request, metadata, config or self._config))
 
     def _steps(
-        self, request: external_auth_pb2.CheckRequest, metadata: Mapping[str, str] | None
+        self,
+        request: external_auth_pb2.CheckRequest,
+        metadata: Mapping[str, str] | None,
+        config: CompiledConfig,
     ) -> Generator[KeysPending | ModelPending, None, Decision]:
-        """The check, yielding while the token's keys are fetched or a model scores."""
-        # one config for the whole check, even if a reload lands
-        ctx = RequestContext(uuid.uuid4().hex, self.config)
-        config, decision_id = ctx.config, ctx.decision_id
+        """The check on one snapshot, yielding while the token's keys are fetched or a
+        model scores."""
+        ctx = RequestContext(uuid.uuid4().hex, config)
+        decision_id = ctx.decision_id
         started = time.perf_counter()
         budget = _Budget(started, self.budget_seconds, ctx.memo)
         parent = self.tracing.parent(metadata or {}, request.attributes.request.http.headers)
@@ -213,8 +239,9 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self, request: external_auth_pb2.CheckRequest, context: Any
     ) -> external_auth_pb2.CheckResponse:
         """Answer Envoy with the decision for this request."""
-        decision = self.checker.check(request, _trace_metadata(self.checker, context))
-        return to_check_response(decision, self.checker.config.deny_body)
+        config = self.checker.config  # the deny body follows the config that decided
+        decision = self.checker.check(request, _trace_metadata(self.checker, context), config)
+        return to_check_response(decision, config.deny_body)
 
 
 class AsyncAuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
@@ -232,8 +259,9 @@ class AsyncAuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self.in_flight += 1
         self.started += 1
         try:
+            config = self.checker.config  # the deny body follows the config that decided
             metadata = _trace_metadata(self.checker, context)
-            decision = await self.checker.check_async(request, metadata)
-            return to_check_response(decision, self.checker.config.deny_body)
+            decision = await self.checker.check_async(request, metadata, config)
+            return to_check_response(decision, config.deny_body)
         finally:
             self.in_flight -= 1

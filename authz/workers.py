@@ -2,7 +2,8 @@
 policies, under a supervisor that owns the admin port.
 
 The supervisor checks the config once (a broken one stops it before any worker starts),
-starts `authz serve --workers 1` N times with `--reuse-port`, restarts a worker that dies,
+starts `authz serve` N times with the same options (`ServeOptions.for_worker`: one
+process, `--reuse-port`, no admin port), restarts a worker that dies,
 forwards SIGTERM/SIGINT (each worker drains its in-flight checks) and SIGHUP, and serves
 /metrics summed over the workers through prometheus-client's multiprocess mode.
 """
@@ -18,71 +19,52 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
+from authz.health import serving
 from authz.observability.admin import AdminServer
 from authz.observability.metrics import MULTIPROC_ENV, Metrics
+from authz.serve_options import ServeOptions
 from authz.server import ServerError, split_host_port
 
 _log = logging.getLogger("authz.workers")
 RESTART_DELAY = 1.0
 
 
-def _health(listen: str) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(listen) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+def worker_command(options: ServeOptions) -> list[str]:
+    """How a worker starts: `authz serve` with the supervisor's options, as one process on
+    the shared port, the admin port left to the supervisor."""
+    return [sys.executable, "-m", "authz", "serve", *options.for_worker().to_argv()]
 
 
 class Supervisor:
     """Starts, watches and stops the worker processes."""
 
-    def __init__(
-        self, count: int, worker_args: Sequence[str], listen: str, admin_listen: str | None
-    ) -> None:
-        self.count = count
-        self.worker_args = list(worker_args)
-        self.listen = listen
+    def __init__(self, options: ServeOptions) -> None:
+        self.count = options.workers
+        self.worker_options = options
+        self.listen = options.listen
         self.metrics_dir = tempfile.mkdtemp(prefix="authz-metrics-")
         os.environ[MULTIPROC_ENV] = self.metrics_dir
         self.workers: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
         self.admin: AdminServer | None = None
-        if admin_listen:
-            host, port = split_host_port(admin_listen)
+        if options.admin_listen:
+            host, port = split_host_port(options.admin_listen)
             try:
                 self.admin = AdminServer(host, port, Metrics(), self.readiness)
             except OSError as exc:
-                raise ServerError(f"cannot listen on {admin_listen}: {exc.strerror}") from None
+                raise ServerError(
+                    f"cannot listen on {options.admin_listen}: {exc.strerror}"
+                ) from None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [
-            sys.executable,
-            "-m",
-            "authz",
-            "serve",
-            *self.worker_args,
-            "--workers",
-            "1",
-            "--reuse-port",
-            "--admin-listen",
-            "",
-        ]
-        return subprocess.Popen(command, env=dict(os.environ))
+        return subprocess.Popen(worker_command(self.worker_options), env=dict(os.environ))
 
     def readiness(self) -> dict[str, Any]:
         """/readyz: every worker alive and the port answering SERVING."""
         alive = sum(w.poll() is None for w in self.workers)
-        ready = alive == self.count and not self.stopping.is_set() and _health(self.listen)
+        ready = alive == self.count and not self.stopping.is_set() and serving(self.listen)
         return {"ready": ready, "workers": self.count, "alive": alive}
 
     def run(self) -> int:

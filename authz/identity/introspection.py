@@ -161,6 +161,10 @@ class Introspector:
         self._pool = futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="introspect")
         self.calls = 0  # POSTs sent, for tests and operators
 
+    def close(self) -> None:
+        """Stop the call threads; calls running end on their own timeout, none starts."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _until(self, _key: str, outcome: _Outcome, now: float) -> float:
         """When a cached answer stops being used: never past `exp`."""
         if not outcome.identity.authenticated:
@@ -183,7 +187,7 @@ class Introspector:
             return _failed("no answer within timeout_seconds").identity
         call = self._call(key, token)
         if call is None:
-            return _failed("too many introspection calls in flight").identity
+            return _failed("too many introspection calls in flight, or closed").identity
         if fetch == RAISE:
             raise IntrospectionPending(call, self.timeout)
         IntrospectionPending(call, self.timeout).wait()
@@ -207,7 +211,10 @@ class Introspector:
                 return running
             if len(self._pending) >= MAX_PENDING:
                 return None
-            call = self._pool.submit(self._introspect, key, token)
+            try:
+                call = self._pool.submit(self._introspect, key, token)
+            except RuntimeError:  # closed (the process is stopping): the check denies
+                return None
             self._pending[key] = call
             return call
 

@@ -148,7 +148,11 @@ class RemoteJwks:
         """Start one fetch unless one is running; return it."""
         with self._lock:
             if self._pending is None or self._pending.done():
-                self._pending = self._pool.submit(self._fetch_and_store)
+                try:
+                    self._pending = self._pool.submit(self._fetch_and_store)
+                except RuntimeError:  # closed: no more fetches, the last good keys serve on
+                    self._pending = futures.Future()
+                    self._pending.set_exception(JwksError(f"{self.uri}: key set closed"))
             return self._pending
 
     def _fetch_and_store(self) -> KeySet:
@@ -196,6 +200,10 @@ class RemoteJwks:
             self._wait(self._refresh(), fetch)
             return _select(self._last_good, kid)
         return []
+
+    def close(self) -> None:
+        """Stop the fetch thread; a fetch running ends on its own timeout, none starts."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def prime(self) -> None:
         """Fetch once at start, bounded; a failure leaves the set empty (tokens then deny)."""

@@ -96,6 +96,14 @@ class IdentityResolver:
             if isinstance(provider.jwks, RemoteJwks):
                 provider.jwks.prime()
 
+    def close(self) -> None:
+        """Stop the key-fetch and introspection threads (the config is retired)."""
+        for provider in self.jwt.providers.values():
+            if isinstance(provider.jwks, RemoteJwks):
+                provider.jwks.close()
+        if self.introspector is not None:
+            self.introspector.close()
+
     def resolve(self, attrs: Attributes, fetch: str = WAIT) -> Identity:
         """The caller's identity; never raises for anything a request can contain. With
         `fetch` RAISE, a token whose keys (or introspection answer) are not here yet raises

@@ -123,6 +123,13 @@ class CompiledConfig:
             for root, field in self.reads
         )
 
+    def close(self) -> None:
+        """Stop the threads this config started (key fetches, introspection calls, model
+        scoring); a check still holding it then uses the keys it has, or denies."""
+        self.identity.close()
+        if self.functions.model is not None:
+            self.functions.model.close()
+
     def policy_named(self, name: str) -> CompiledPolicy | None:
         """The policy a route selects by its context extension `policy`."""
         return next((p for p in self.policies if p.name == name), None)

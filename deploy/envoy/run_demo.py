@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from authz.health import serving
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ENVOY = Path(sys.executable).parent / "envoy"
@@ -118,20 +120,6 @@ def http_ok(url: str) -> bool:
         return resp.status == 200
 
 
-def authz_serving() -> bool:
-    """True when the authz gRPC health check says SERVING."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel("127.0.0.1:9191") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
 def main() -> int:
     """Start the three processes, print how to try them, stop them on Ctrl-C."""
     procs: list[subprocess.Popen[bytes]] = []
@@ -153,7 +141,7 @@ def main() -> int:
             )
         )
         wait_until(lambda: http_ok("http://127.0.0.1:8080/"), "the demo upstream", procs[0])
-        wait_until(authz_serving, "authz", procs[1])
+        wait_until(lambda: serving("127.0.0.1:9191"), "authz", procs[1])
         procs.append(
             subprocess.Popen(
                 [

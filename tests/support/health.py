@@ -1,5 +1,5 @@
 """Readiness: one poller, :func:`wait_until`, and the probes it runs (HTTP status, gRPC
-health, TCP accept). Every fixture and bench/ wait through it.
+health from :mod:`authz.health`, TCP accept). Every fixture and bench/ wait through it.
 
 A probe returns ``None`` once the thing is ready, else what it saw instead (kept for the
 error message). Given the :class:`Proc` being waited for, the poller fails fast, with its
@@ -12,14 +12,10 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
+from authz.health import Probe, grpc_health
 from tests.support.ports import LOCALHOST
 from tests.support.proc import Proc
-
-Probe = Callable[[], str | None]
 
 
 def wait_until(
@@ -77,30 +73,6 @@ def tcp_accepts(port: int, host: str = LOCALHOST) -> Probe:
         return None if code == 0 else f"connect: errno {code}"
 
     return probe
-
-
-@contextmanager
-def grpc_health(target: str, service: str = "") -> Iterator[Probe]:
-    """Probe (on one channel, closed on exit): grpc.health.v1 ``Check(service)`` says
-    SERVING."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        request = health_pb2.HealthCheckRequest(service=service)
-
-        def probe() -> str | None:
-            try:
-                resp: Any = stub.Check(request, timeout=1.0)
-            except grpc.RpcError as err:
-                call = err if isinstance(err, grpc.Call) else None
-                return f"{call.code()}: {call.details()}" if call else repr(err)
-            if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                return None
-            return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
-
-        yield probe
 
 
 def wait_http_ready(

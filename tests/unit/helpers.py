@@ -29,3 +29,24 @@ def compile_policy(tmp_path: Path, text: str, engine: str) -> CompiledConfig:
 def decide_request(config: CompiledConfig, request: dict[str, Any]) -> Decision:
     """Decide a request described as for `authz check`."""
     return check(config, to_check_request(request))
+
+
+def remote_jwks_policy(
+    tmp_path: Path, uri: str, interval: float = 0.0, timeout: float = 0.3, name: str = "policy.yaml"
+) -> CompiledConfig:
+    """A policy requiring a token from the test issuer, its keys fetched from `uri`."""
+    from tests.support import tokens
+
+    text = f"""
+        identity:
+          jwt:
+            - issuer: {tokens.ISSUER}
+              audiences: [{tokens.AUDIENCE}]
+              jwks_uri: {uri}
+              refresh_seconds: 300
+              fetch_timeout_seconds: {timeout}
+              min_refresh_interval_seconds: {interval}
+        policies:
+          - {{name: p, require_identity: true, rules: []}}
+    """
+    return load(str(write_policy(tmp_path, text, name)), "cel-cpp")

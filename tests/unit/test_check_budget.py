@@ -15,6 +15,8 @@ from authz.errors import CheckTimeout
 from authz.functions import DetectorMemo
 from authz.observability.metrics import Metrics
 from authz.request_file import to_check_request
+from authz.runtime import Runtime
+from authz.serve_options import ServeOptions
 from authz.server import LoopWatch, Server
 from authz.service import Checker
 from tests.unit.helpers import compile_policy
@@ -82,7 +84,8 @@ def test_a_late_event_loop_is_reported_and_recovers() -> None:
 
 def test_readyz_says_overloaded(tmp_path: Path) -> None:
     config = compile_policy(tmp_path, POLICY.replace("ENGINE", "cel-cpp"), "cel-cpp")
-    server = Server(Checker(config), "127.0.0.1:0", None, max_queue_seconds=0.01)
+    options = ServeOptions(config.path, "127.0.0.1:0", admin_listen="", max_queue_ms=10)
+    server = Server(Runtime(Checker(config)), options)
     server.ready = True
     assert server.readiness()["ready"]
     server.watch.lag = 0.5

@@ -19,7 +19,7 @@ from authz.request_file import to_check_request
 from authz.service import Checker
 from tests.support import tokens
 from tests.support.jwks_server import JwksServer
-from tests.unit.helpers import compile_policy
+from tests.unit.helpers import remote_jwks_policy
 
 OLD, NEW = tokens.rsa_key("2026-01"), tokens.rsa_key("2026-02")
 
@@ -36,22 +36,7 @@ def config_for(
     tmp_path: Path, server: JwksServer, interval: float = 0.0, timeout: float = 0.3
 ) -> CompiledConfig:
     """A policy trusting the endpoint's keys."""
-    return compile_policy(
-        tmp_path,
-        f"""
-        identity:
-          jwt:
-            - issuer: {tokens.ISSUER}
-              audiences: [{tokens.AUDIENCE}]
-              jwks_uri: {server.uri}
-              refresh_seconds: 300
-              fetch_timeout_seconds: {timeout}
-              min_refresh_interval_seconds: {interval}
-        policies:
-          - {{name: p, require_identity: true, rules: []}}
-    """,
-        "cel-cpp",
-    )
+    return remote_jwks_policy(tmp_path, server.uri, interval, timeout)
 
 
 def who(config: CompiledConfig, token: str) -> Identity:

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("observability",),
     ("service", "response_path"),
     ("ops", "reload", "replay", "policytest", "request_file", "devtoken"),
-    ("server", "workers"),
+    ("serve_options", "health", "runtime", "server", "workers"),
     ("cli", "cli_args", "__main__"),
 ]
 

@@ -236,7 +236,7 @@ def test_an_unreadable_response_is_withheld(
     tmp_path: Path, content_type: str, extra: dict[str, str], answer: bytes, why: str
 ) -> None:
     harness = make(tmp_path, "cel-cpp")
-    harness.checker.config = _small(harness.checker.config)
+    harness.checker.swap(_small(harness.checker.config))
     messages = [request_headers(), response_headers(content_type=content_type, extra=extra)]
     replies = harness.run([*messages, body(answer)])
     denied = next(r for r in replies if r.HasField("immediate_response"))
@@ -358,7 +358,7 @@ def test_a_streamed_body_past_the_limit_is_cut_or_let_through(
     tmp_path: Path, on_unreadable: str
 ) -> None:
     harness = make(tmp_path, "cel-cpp", extra=f"on_unreadable: {on_unreadable}")
-    harness.checker.config = _small(harness.checker.config)
+    harness.checker.swap(_small(harness.checker.config))
     stream = harness.stream()
     send(stream, request_headers())
     send(stream, response_headers(content_type="text/plain"))
