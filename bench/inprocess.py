@@ -221,9 +221,49 @@ def detector_table() -> list[tuple[str, dict[str, float]]]:
         row = {}
         for fname, fn in functions.items():
             fn(text)
-            row[fname] = round(_median_cpu(lambda f=fn, t=text: f(t)), 2)
+            row[fname] = round(_median_cpu(lambda f=fn, t=text: _uncached(f, t)), 2)
         rows.append((name, row))
     return rows
+
+
+def _uncached(fn: Callable[[str], Any], text: str) -> Any:
+    """fn(text) without the readings an earlier call on the same text left cached."""
+    from authz.detectors import injection
+
+    injection.readings.cache_clear()
+    return fn(text)
+
+
+SOURCES = Path(__file__).resolve().parents[1] / "tests" / "data" / "detectors" / "sources"
+
+
+def prompt_costs(sizes: tuple[int, ...] = (1024, 4096)) -> dict[str, float]:
+    """CPU ms of injection() and injection_score on prompts of each size: consecutive windows
+    of the benign texts of the package corpora (English prose, some non-ASCII), each text
+    judged once from cold readings; median over the windows."""
+    from authz import detectors
+
+    benign = [
+        row["text"]
+        for path in sorted(SOURCES.glob("*.jsonl"))
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        if row["label"] != "attack"
+    ]
+    prose = " ".join(benign)
+    figures = {}
+    for size in sizes:
+        texts = [prose[i : i + size] for i in range(0, len(prose) - size, size)][:200]
+        for name, fn in (
+            ("injection", detectors.injection_signals),
+            ("injection_score", detectors.injection_score),
+        ):
+            times = []
+            for text in texts:
+                started = time.process_time()
+                _uncached(fn, text)
+                times.append((time.process_time() - started) * 1000)
+            figures[f"{name} {size // 1024} KB"] = round(statistics.median(times), 3)
+    return figures
 
 
 def _median_cpu(call: Callable[[], Any], runs: int = 3) -> float:

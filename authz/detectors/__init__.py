@@ -3,7 +3,9 @@
     scan.py       shared: RE2 patterns, Finding, claimed spans
     secrets.py    secret_findings(text)
     pii.py        pii_findings(text)
-    injection.py  injection_signals(text), and the normalised readings it judges
+    patterns.py   the taxonomy: one RE2 pattern per injection technique
+    reading.py    normalised readings of text, invisible characters, decoded payloads
+    injection.py  injection_signals(text): the taxonomy judged on those readings
     score.py      injection_score(text): a learned probability (numpy, committed weights)
     redact.py     kinds(findings), secret_kinds(text), pii_kinds(text), redact(text)
     classifier.py injection_model(text): a classifier the operator brings (ONNX; optional
