@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import numpy as np
-
 from authz.config.model import Limits
 
 BODY_FIELDS = ("text", "json", "truncated", "size", "content_type", "error")
@@ -47,6 +45,8 @@ def _bounds(raw: bytes, limit: int) -> str | None:
     opens = raw.count(b"[") + raw.count(b"{")
     if opens + raw.count(b",") + 1 <= MAX_JSON_VALUES and opens <= limit:
         return None
+    import numpy as np  # only for a body near a bound: numpy costs ~15 MiB a worker
+
     codes = np.frombuffer(raw, dtype=np.uint8)
     quote = codes == 34
     if b"\\" in raw:  # a quote after an odd run of backslashes is escaped
