@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-
-import numpy as np
 
 from authz.config.model import Limits
 
@@ -23,6 +22,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # than a check's CPU budget (a 1 MB body of `0,` is 450,000 of them). Such a body is not
 # parsed: body.json is null and body.error says why, so a policy reading it denies.
 MAX_JSON_VALUES = 65536
+# Bodies up to this size are bounded without numpy (most bodies with many brackets, e.g.
+# chats with tool schemas, are smaller); past it numpy's passes are the cheaper ones.
+SMALL_BODY = 65536
+# A quote no odd run of backslashes escapes (the run goes with it when splitting).
+_QUOTE = re.compile(rb'(?<!\\)(?:\\\\)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
 
 
 def _int(text: str) -> int | float:
@@ -41,12 +49,37 @@ def _bounds(raw: bytes, limit: int) -> str | None:
     """Why a JSON text is not to be parsed (more values than MAX_JSON_VALUES, containers
     nested deeper than `limit`), read from the text at C speed before anything is built:
     brackets and commas counted in the raw text (an upper bound: strings may hold some),
-    and only when that is over a bound, again outside strings (numpy: quotes that no odd
-    run of backslashes escapes open and close them), with nesting as a running sum over
-    the brackets. No recursion, no walk over the value, no regular expression per string."""
+    and only when that is over a bound, again outside strings (quotes that no odd run of
+    backslashes escapes open and close them), with nesting as a running sum over the
+    brackets. No recursion, no walk over the value, no regular expression per string."""
     opens = raw.count(b"[") + raw.count(b"{")
     if opens + raw.count(b",") + 1 <= MAX_JSON_VALUES and opens <= limit:
         return None
+    if len(raw) <= SMALL_BODY:
+        return _bounds_small(raw, limit)
+    return _bounds_large(raw, limit)
+
+
+def _bounds_small(raw: bytes, limit: int) -> str | None:
+    """_bounds_large's answer without numpy (~15 MiB a worker), for a body whose brackets a
+    C-level running sum walks in a few ms: the text between unescaped quotes split off, the
+    rest counted, nesting as the running maximum over its brackets."""
+    parts = _QUOTE.split(raw) if b"\\" in raw else raw.split(b'"')
+    outside = b"".join(parts[::2])
+    opens = outside.count(b"[") + outside.count(b"{")
+    if opens + outside.count(b",") + 1 > MAX_JSON_VALUES:
+        return f"JSON of more than {MAX_JSON_VALUES} values; not parsed"
+    if opens > limit:
+        brackets = outside.translate(None, _NOT_BRACKETS)
+        if max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit:
+            return f"JSON nested deeper than {limit}"
+    return None
+
+
+def _bounds_large(raw: bytes, limit: int) -> str | None:
+    """The same reading with numpy's vectorised passes, for bodies past SMALL_BODY."""
+    import numpy as np  # only for a large body near a bound: numpy costs ~15 MiB a worker
+
     codes = np.frombuffer(raw, dtype=np.uint8)
     quote = codes == 34
     if b"\\" in raw:  # a quote after an odd run of backslashes is escaped

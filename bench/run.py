@@ -568,6 +568,13 @@ def report(results: list[Figures], memory: dict[str, float]) -> None:
     print()
     for label, value in targets.items():
         print(f"{label}: {value}")
+    worker_rss = [
+        max(r.extra["rss_mb_per_worker"])
+        for r in results
+        if r.target == "authz default (w2)" and r.extra.get("rss_mb_per_worker")
+    ]
+    serving = f"{worker_rss[0]} MiB" if worker_rss else "not measured"
+    print(f"memory: RSS per serving worker, default settings (target <= 80 MiB): {serving}")
     print(f"memory: {memory}")
     machine = {
         "cpus": os.cpu_count(),

@@ -21,8 +21,16 @@ from authz.detectors.injection import injection_signals, normalise, readings
 from authz.detectors.pii import iban_ok, luhn_ok, pii_findings, ssn_ok
 from authz.detectors.redact import kinds, pii_kinds, redact, secret_kinds
 from authz.detectors.scan import Finding
-from authz.detectors.score import injection_score
 from authz.detectors.secrets import secret_findings
+
+
+def injection_score(text: str, signals: list[str] | None = None) -> float:
+    """authz.detectors.score.injection_score, imported on first call: its model needs numpy
+    (~15 MiB per worker), which a config that never calls it need not load."""
+    from authz.detectors.score import injection_score as score
+
+    return score(text, signals)
+
 
 __all__ = [
     "Finding",

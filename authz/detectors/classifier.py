@@ -25,17 +25,19 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from authz.errors import EvaluationError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INSTALL = "pip install 'authz[model]'"
 FEEDABLE = ("input_ids", "attention_mask", "token_type_ids")
 BATCH = 8  # windows per onnxruntime run
 STRIDE = 32  # tokens shared by neighbouring windows (at most a quarter of a window)
-_INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+# numpy dtype names: numpy is imported only where a model runs (~15 MiB a worker otherwise)
+_INT_TYPES = {"tensor(int64)": "int64", "tensor(int32)": "int32"}
 _PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
 
 _log = logging.getLogger("authz.detectors")
@@ -287,6 +289,8 @@ class InjectionModel:
         return [(e.ids, e.type_ids) for e in (encoding, *encoding.overflowing)]
 
     def _logits(self, windows: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        import numpy as np
+
         width = max(len(ids) for ids, _ in windows)
         ids = np.full((len(windows), width), self._pad, np.int64)
         mask = np.zeros((len(windows), width), np.int64)
@@ -301,6 +305,8 @@ class InjectionModel:
         return np.asarray(logits, np.float64).reshape(len(windows), -1)
 
     def _probabilities(self, windows: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        import numpy as np
+
         logits = self._logits(windows)
         if logits.shape[1] == 1:
             probabilities = 1.0 / (1.0 + np.exp(-logits[:, 0]))

@@ -16,12 +16,16 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from authz.attributes import Attributes
 from authz.decision import Decision, record
 from authz.detectors import redact
 from authz.policy.compiler import CompiledConfig
+
+if TYPE_CHECKING:
+    from authz.explain import Explainer
+    from authz.observability.replay_record import Hasher
 
 MASKED = "[MASKED]"
 ALWAYS_MASKED = frozenset(
@@ -49,12 +53,17 @@ class DecisionLog:
         self.options = options
         self._lock = threading.Lock()
         self.failures = 0
-        from authz.observability.replay_record import Hasher
+        # built (and their modules imported) only for the lines that carry them
+        self._hasher: Hasher | None = None
+        self._explainer: Explainer | None = None
+        if options.replay:
+            from authz.observability.replay_record import Hasher
 
-        self._hasher = Hasher()
-        from authz.explain import Explainer
+            self._hasher = Hasher()
+        if options.explain:
+            from authz.explain import Explainer
 
-        self._explainer = Explainer(redact=True)
+            self._explainer = Explainer(redact=True)
 
     def entry(
         self,
@@ -80,13 +89,13 @@ class DecisionLog:
             "latency_ms": round(latency_s * 1000, 3),
             "worker": os.getpid(),
         }
-        if attrs is not None and self.options.replay:
+        if attrs is not None and self._hasher is not None:
             from authz.observability.replay_record import record as replay_record
 
             entry["replay"] = replay_record(
                 attrs, self.options.masked_headers, self._hasher, config, self.options.subject
             )
-        if attrs is not None and config is not None and self.options.explain:
+        if attrs is not None and config is not None and self._explainer is not None:
             explained = self._explainer.explain(config, attrs, decision)
             entry["selection"] = explained.selection
             entry["explain"] = explained.rules

@@ -11,56 +11,20 @@ name, sampler, headers).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from authz.decision import Decision, record
 from authz.observability.metrics import Metrics
 
-PROPAGATOR = CompositePropagator(
-    [TraceContextTextMapPropagator(), B3MultiFormat(), B3SingleFormat()]
-)
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-
-
-class CountingExporter(SpanExporter):
-    """Wraps an exporter and counts the spans it fails to deliver."""
-
-    def __init__(self, inner: SpanExporter, metrics: Metrics) -> None:
-        self.inner = inner
-        self.metrics = metrics
-
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        """Export; a failure (or an exception) counts every span of the batch as dropped."""
-        try:
-            result = self.inner.export(spans)
-        except Exception:
-            result = SpanExportResult.FAILURE
-        if result != SpanExportResult.SUCCESS:
-            self.metrics.spans_dropped.inc(len(spans))
-        return result
-
-    def shutdown(self) -> None:
-        """Shut the wrapped exporter down."""
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Flush the wrapped exporter."""
-        return self.inner.force_flush(timeout_millis)
 
 
 _NO_SPAN = nullcontext(trace.INVALID_SPAN)  # reusable: entering it does nothing
@@ -90,17 +54,10 @@ class Tracing:
         if not self.enabled:
             self.tracer: trace.Tracer = trace.NoOpTracer()
             return
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from authz.observability import otlp  # the SDK: only when tracing is on
 
-        insecure = not str(endpoint).startswith("https://")
-        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=insecure, timeout=5)
-        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "authz")})
-        self.provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
-        self.provider.add_span_processor(
-            BatchSpanProcessor(
-                CountingExporter(exporter, metrics), max_queue_size=8192, schedule_delay_millis=500
-            )
-        )
+        self._propagator = otlp.PROPAGATOR
+        self.provider = otlp.provider(str(endpoint), metrics)
         self.tracer = self.provider.get_tracer("authz")
 
     def parent(
@@ -109,10 +66,10 @@ class Tracing:
         """Envoy's context from the gRPC metadata, else from the request's headers."""
         if not self.enabled:
             return otel_context.Context()  # nothing to parent: skip the header parsing
-        from_metadata = PROPAGATOR.extract(metadata)
+        from_metadata = self._propagator.extract(metadata)
         if _valid(from_metadata):
             return from_metadata
-        return PROPAGATOR.extract(headers)
+        return self._propagator.extract(headers)
 
     def check_span(self, parent: otel_context.Context) -> AbstractContextManager[trace.Span]:
         """The `authz.check` span, current for the duration of the block."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authz import body
 from authz.body import MAX_JSON_VALUES, parse_json
 from authz.config.model import Limits
 
@@ -48,3 +55,33 @@ def test_too_many_values_are_not_parsed() -> None:
     # commas and brackets inside strings are not values
     text = json.dumps({"prompt": "[a, b]{" * 40000})
     assert parse_json(text.encode(), limits).error is None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    raw=st.lists(st.sampled_from(list(b'[]{},"\\ a:0')), max_size=200).map(bytes),
+    limit=st.integers(0, 6),
+    most=st.integers(1, 12),
+)
+def test_the_small_body_pass_answers_as_the_numpy_pass(raw: bytes, limit: int, most: int) -> None:
+    """Bodies up to SMALL_BODY are bounded without numpy; the answer is the numpy pass's on
+    any text (escaped quotes, runs of backslashes, unbalanced and invalid JSON included)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(body, "MAX_JSON_VALUES", most)
+        assert body._bounds_small(raw, limit) == body._bounds_large(raw, limit)
+
+
+def test_a_small_body_with_many_brackets_is_bounded_without_numpy() -> None:
+    """A chat of many content parts (more than 64 brackets) is bounded and parsed without
+    loading numpy (~15 MiB a worker)."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}] * 40
+    script = (
+        "import json, sys\n"
+        "from authz.body import parse_json\n"
+        "from authz.config.model import Limits\n"
+        f"raw = json.dumps({{'messages': {messages!r}}}).encode()\n"
+        "parsed = parse_json(raw, Limits())\n"
+        "print(parsed.error, len(parsed.value['messages']), 'numpy' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert ran.stdout.split() == ["None", "40", "False"], ran.stderr
