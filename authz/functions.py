@@ -121,6 +121,15 @@ class FunctionLibrary:
         self._live: weakref.WeakValueDictionary[int, DetectorMemo] = weakref.WeakValueDictionary()
         self._handles = itertools.count(1)
 
+    def preload(self, called: frozenset[str]) -> None:
+        """Load what the functions a config calls need before the first request: the
+        score's model and numpy take 50-100 ms to load, which a request's budget should
+        not pay (a config that never calls injection_score never loads them)."""
+        if "injection_score" in called:
+            from authz.detectors.score import shipped_model
+
+            shipped_model()
+
     def handle(self, memo: DetectorMemo) -> int:
         """The int an activation binds as REQUEST_HANDLE so a call from CEL finds `memo`."""
         if memo.handle is None:

@@ -155,6 +155,7 @@ class _Compiler:
         # One id per distinct (function, path): `a.b` and `["a.b"]` are different paths.
         self._call_ids: dict[tuple[str, tuple[str | int, ...]], str] = {}
         self.live_calls = False  # some call stays a call (binds REQUEST_HANDLE per request)
+        self.called: set[str] = set()  # the project functions some expression calls
 
     def expr(
         self, source: Located, what: str, wants: str = "", env: dict[str, CelType] | None = None
@@ -200,6 +201,8 @@ class _Compiler:
                 self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
                 return None
             self.live_calls = True
+            self.called |= {n for n in self.function_names if f"{n}(" in text}
+        self.called |= {self.calls[ident][0] for ident in calls}
         return CompiledExpr(
             str(source),
             program,
@@ -363,6 +366,7 @@ def compile_config(config: Config, engine_name: str | None = None) -> CompiledCo
     reads = frozenset(r for e in _all_exprs(policies) for r in e.reads)
     if reads & {("llm", "estimated_input_tokens"), ("llm", None)}:
         tokens.preload()  # the BPE ranks load in ~0.4 s: at load, not on a request
+    library.preload(frozenset(compiler.called))
     # A 401 names why the credential was refused (WWW-Authenticate), so a policy that can
     # answer 401 needs the identity resolved as much as one that reads it.
     needs_identity = any(root == "identity" for root, _ in reads) or any(

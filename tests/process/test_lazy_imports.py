@@ -47,3 +47,38 @@ def test_reference_worker_loads_neither_numpy_nor_the_tracing_sdk() -> None:
     # the lazy injection_score still scores, loading its model on first call
     assert state["score"] > 0.5
     assert state["numpy_after_score"] is True
+
+
+# A config that calls injection_score loads the score's model (and numpy) when it is loaded,
+# so the first request that calls it does not pay 50-100 ms of imports inside its budget.
+PRELOAD = """
+import json, sys
+from authz.policy.compiler import load
+before = "numpy" in sys.modules
+load(sys.argv[1])
+after = "numpy" in sys.modules
+from authz.detectors import score
+model = score.shipped_model.cache_info().currsize
+print(json.dumps({"before": before, "after": after, "model": model}))
+"""
+
+
+def test_a_config_calling_injection_score_loads_its_model_at_load(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "policies:\n"
+        "  - name: p\n"
+        "    rules:\n"
+        "      - name: scored\n"
+        "        when: injection_score(request.path) > 0.9\n"
+        "        effect: deny\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", PRELOAD, str(policy)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout.splitlines()[-1]) == {"before": False, "after": True, "model": 1}
