@@ -98,6 +98,10 @@ class Root:
     type: CelType
     built_from: str  # what builds it: the CheckRequest part, a view, the config
     cache_key: str = BY_VALUE
+    # Fields `serve --log-replay` keeps in clear whatever the policies read (they say how
+    # the caller proved itself, not who it is); the others are hashed unless a loaded
+    # expression reads them (observability/replay_record.py).
+    replay_clear: frozenset[str] = frozenset()
 
     @property
     def from_body(self) -> bool:
@@ -114,7 +118,14 @@ REGISTRY: dict[str, Root] = {
         Root("context", map_of(STRING, STRING), "the route's context extensions"),
         Root("metadata", map_of(STRING, map_of(STRING, DYN)), "Envoy's filter metadata"),
         Root("body", BODY, "body.BodyView", BY_BODY),
-        Root("identity", IDENTITY, "identity/resolver.py"),
+        Root(
+            "identity",
+            IDENTITY,
+            "identity/resolver.py",
+            replay_clear=frozenset(
+                {"authenticated", "method", "error", "issuer", "audiences", "expires_at"}
+            ),
+        ),
         Root("llm", _declared(llm, "llm"), "llm/view.py", BY_BODY),
         Root("mcp", _declared(mcp, "mcp"), "mcp.py", BY_BODY),
         # typed from the loaded file's `data:` section when it is compiled

@@ -5,7 +5,6 @@ these records under a candidate config."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import secrets
@@ -19,11 +18,12 @@ from authz.attributes import Attributes
 from authz.detectors import pii_findings, secret_findings
 from authz.identity.model import Identity
 from authz.policy.compiler import CompiledConfig, CompiledPolicy
+from authz.schema import REGISTRY
 
 HASHED = "hashed:"
-# Identity fields kept in clear always: how the caller proved itself, not who it is.
-PLAIN_IDENTITY = ("authenticated", "method", "error", "issuer", "audiences", "expires_at")
-LISTS = ("audiences", "groups", "scopes")
+# The registry says which identity fields there are and which are kept in clear always.
+IDENTITY_ROOT = REGISTRY["identity"]
+LISTS = tuple(n for n, t in IDENTITY_ROOT.type.fields or () if t.kind == "list")
 _parser = CELParser()
 
 
@@ -138,11 +138,12 @@ def _identity_record(
     whole = ("identity", None) in reads
     keep_claims = claim_reads(sources_of(config.policies)) if config is not None else frozenset()
     out: dict[str, Any] = {}
-    for name, value in dataclasses.asdict(identity).items():
+    for name in IDENTITY_ROOT.type.field_names:
         if name == "claims":
             continue
+        value = getattr(identity, name)
         text = json.dumps(value) if isinstance(value, list | tuple) else value
-        clear = name in PLAIN_IDENTITY or whole or ("identity", name) in reads
+        clear = name in IDENTITY_ROOT.replay_clear or whole or ("identity", name) in reads
         if name == "subject" and not subject:
             clear = False
         if isinstance(text, str) and text and (not clear or _sensitive(text)):

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from authz.attributes import from_check_request
 from authz.cli import main
+from authz.identity.model import Identity
 from authz.observability.decision_log import ALWAYS_MASKED, DecisionLog, LogOptions
-from authz.observability.replay_record import claim_reads
+from authz.observability.replay_record import Hasher, claim_reads, record
 from authz.request_file import to_check_request
+from authz.schema import REGISTRY
 from authz.service import Checker
 from tests.support import tokens
 from tests.unit.helpers import compile_policy, write_policy
@@ -215,3 +218,33 @@ def test_which_claims_an_expression_reads() -> None:
     assert claim_reads(["identity.claims.size() > 0"]) is None
     assert claim_reads(["identity.claims[request.path] == 1"]) is None
     assert claim_reads(['identity.subject == "a"']) == frozenset()
+
+
+def test_the_identity_record_follows_the_registry(tmp_path: Path) -> None:
+    """Every identity field the registry declares is in the record; those the registry keeps
+    in clear are clear, the rest hashed when no policy reads them (the record reads the
+    registry, so a field added there cannot be dropped or leak in clear)."""
+    config = compile_policy(tmp_path, OLD, "cel-cpp")  # reads no identity field
+    identity = Identity(
+        authenticated=True,
+        method="jwt",
+        subject="agent-7",
+        issuer="https://idp",
+        audiences=("api",),
+        groups=("ml",),
+        scopes=("read",),
+        spiffe_id="spiffe://td/agent",
+        trust_domain="td",
+        api_key="key-1",
+        expires_at=1,
+        error="",
+    )
+    attrs = from_check_request(to_check_request({"path": "/t"}), config.limits)
+    kept = record(attrs.with_identity(identity), ALWAYS_MASKED, Hasher(), config)["identity"]
+    root = REGISTRY["identity"]
+    assert set(kept) == set(root.type.field_names)
+    for name in root.type.field_names:
+        if name in ("claims", "error"):
+            continue  # claims: per key (tests above); error: empty here, nothing to hash
+        hashed = isinstance(kept[name], str) and kept[name].startswith("hashed:")
+        assert hashed is (name not in root.replay_clear), name
