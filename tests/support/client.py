@@ -21,7 +21,7 @@ def http(
 
 def scrape(authz: Any) -> dict[str, float]:
     """The service's /metrics (``authz.admin_url``) as {sample line without value: value}."""
-    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=30) as resp:
         text = resp.read().decode()
     samples = {}
     for line in text.splitlines():
