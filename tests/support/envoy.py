@@ -277,7 +277,7 @@ class EnvoyHandle:
     def stat(self, name: str) -> int | None:
         """Value of one counter/gauge from ``/stats`` (``None`` if Envoy has no such stat)."""
         query = urllib.parse.urlencode({"filter": f"^{re.escape(name)}$"})
-        with urllib.request.urlopen(self.admin_url(f"/stats?{query}"), timeout=5.0) as resp:
+        with urllib.request.urlopen(self.admin_url(f"/stats?{query}"), timeout=30.0) as resp:
             for line in resp.read().decode().splitlines():
                 key, _, value = line.partition(": ")
                 if key == name:
@@ -304,7 +304,7 @@ def launch_envoy(
     admin_port: int,
     concurrency: int = 1,
     log_level: str = "warning",
-    timeout: float = 20.0,
+    timeout: float = 120.0,
     extra_args: Sequence[str] = (),
 ) -> EnvoyHandle:
     """Start Envoy on a config already written (listening on ``port``, admin on
@@ -346,7 +346,7 @@ def start_envoy(
     mutate: Mutator | None = None,
     source: Path = ENVOY_CONFIG,
     log_level: str = "warning",
-    timeout: float = 20.0,
+    timeout: float = 120.0,
 ) -> EnvoyHandle:
     """Render the config with fresh listener/admin ports, start Envoy, wait for ``/ready``.
 
