@@ -91,6 +91,12 @@ def ext_authz_filter(config: Mapping[str, Any]) -> dict[str, Any]:
     raise KeyError(f"no {EXT_AUTHZ_FILTER} http filter")
 
 
+def patient(config: Mapping[str, Any]) -> None:
+    """Raise Envoy's ext_authz deadline from the shipped 1 s to 10 s (a ``mutate``): for tests
+    whose checks wait on purpose and are not about that deadline."""
+    ext_authz_filter(config)["grpc_service"]["timeout"] = "10s"
+
+
 def remove_http_filter(config: Mapping[str, Any], name: str = EXT_AUTHZ_FILTER) -> None:
     """Remove the http filter called ``name`` from the chain (raises if it is not there)."""
     filters = http_filters(config)
