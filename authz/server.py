@@ -33,7 +33,7 @@ from authz.response_path.service import (
 )
 from authz.runtime import Runtime
 from authz.serve_options import ServeOptions
-from authz.service import AsyncAuthorizationService, AuthorizationService
+from authz.service import AsyncAuthorizationService, AuthorizationService, Checker
 
 SERVICE_NAME = "envoy.service.auth.v3.Authorization"
 DRAIN_SECONDS = 10.0
@@ -87,6 +87,26 @@ class LoopWatch:
                 await on_change(state)
 
 
+class CountedService(AuthorizationService):
+    """The thread-pool Check service, counting the checks in flight (for /readyz, which a
+    stop can then be judged against) as the grpc.aio service does."""
+
+    def __init__(self, checker: Checker) -> None:
+        super().__init__(checker)
+        self.in_flight = 0
+        self._lock = threading.Lock()
+
+    def Check(self, request: Any, context: Any) -> Any:
+        """Answer as AuthorizationService does, counted while it runs."""
+        with self._lock:
+            self.in_flight += 1
+        try:
+            return super().Check(request, context)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
 class Server:
     """The gRPC server, its health service and the admin HTTP port, started and stopped
     together over one Runtime. `serve()` runs it until SIGTERM or SIGINT, then closes the
@@ -108,6 +128,7 @@ class Server:
             "maximum_concurrent_rpcs": options.max_concurrent or None,
         }
         self.admin: AdminServer | None = None
+        self.service: CountedService | AsyncAuthorizationService | None = None
         if options.admin_listen:
             host, port = split_host_port(options.admin_listen)
             try:
@@ -128,6 +149,8 @@ class Server:
         }
         if not self.threads:  # the watch runs on the event loop only
             state["queue_ms"] = round(self.watch.current() * 1000, 1)
+        if self.service is not None:
+            state["in_flight"] = self.service.in_flight
         if overloaded:
             state["overloaded"] = True
         if self.reloader is not None:
@@ -180,7 +203,7 @@ class Server:
 
     async def _serve_aio(self) -> int:
         server = grpc.aio.server(**self._options)
-        service = AsyncAuthorizationService(self.checker)
+        service = self.service = AsyncAuthorizationService(self.checker)
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, server)
         external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
             AsyncExternalProcessor(self.checker), server
@@ -237,9 +260,8 @@ class Server:
     def _serve_threads(self) -> int:
         pool = futures.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="check")
         server = grpc.server(pool, **self._options)
-        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-            AuthorizationService(self.checker), server
-        )
+        self.service = CountedService(self.checker)
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(self.service, server)
         external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
             ExternalProcessor(self.checker), server
         )

@@ -110,7 +110,7 @@ def envoy_factory(tmp_path: Path, envoy_bin: Path) -> Iterator[EnvoyFactory]:
 def authz_factory(tmp_path: Path) -> Iterator[AuthzFactory]:
     """Factory starting ``python -m authz serve`` as a real subprocess.
 
-    ``authz_factory(config, *, port=None, extra_args=(), env=None, wait=True, timeout=30)
+    ``authz_factory(config, *, port=None, extra_args=(), env=None, wait=True, timeout=120)
     -> AuthzHandle``. With ``wait`` it blocks until grpc.health.v1 says SERVING. Use
     ``handle.proc`` to signal/kill it and ``handle.log_text()`` to inspect its output.
     All are stopped at teardown.

@@ -97,10 +97,11 @@ def banner() -> str:
 
 
 def wait_until(
-    check: object, what: str, proc: subprocess.Popen[bytes], timeout: float = 20.0
+    check: object, what: str, proc: subprocess.Popen[bytes], timeout: float = 120.0
 ) -> None:
     """Poll a callable until it returns True; give up at once if `proc` (the process being
-    waited for) exits, e.g. on a policy file that does not compile."""
+    waited for) exits, e.g. on a policy file that does not compile. The bound is generous: a
+    first start on a busy machine (imports, compiling the policies) can take tens of seconds."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:

@@ -5,33 +5,53 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
+import socket
 from typing import Any
 
 import pytest
 
+from tests.support.health import Probe, wait_until
 from tests.support.paths import EXAMPLE_POLICY
 
 LIMIT = 65536  # with_request_body.max_request_bytes in deploy/envoy/envoy.yaml
 
 
-def send_chunked(port: int, path: str, parts: list[bytes]) -> tuple[int, bytes]:
-    """POST with Transfer-Encoding: chunked, one chunk per part, pausing after each so that
-    Envoy's buffer holds exactly what has been sent so far."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.putrequest("POST", path, skip_accept_encoding=True)
-        conn.putheader("content-type", "application/json")
-        conn.putheader("transfer-encoding", "chunked")
-        conn.endheaders()
-        for part in parts:
-            conn.send(b"%x\r\n%s\r\n" % (len(part), part))
-            time.sleep(0.3)
-        conn.send(b"0\r\n\r\n")
-        response = conn.getresponse()
+def send_chunked(envoy: Any, path: str, parts: list[bytes]) -> tuple[int, bytes]:
+    """POST with Transfer-Encoding: chunked, one chunk per part. Before each next part, wait
+    until Envoy has read every byte sent so far (its downstream rx counter), so that Envoy's
+    buffer holds exactly what has been sent when the next part arrives."""
+    data = (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        "transfer-encoding: chunked\r\n\r\n"
+    ).encode()
+    sent = received(envoy)
+    with socket.create_connection(("127.0.0.1", envoy.port), timeout=60) as sock:
+        for index, part in enumerate(parts):
+            if index:
+                wait_until(has_read(envoy, sent), "Envoy did not read a part", 120, proc=envoy.proc)
+            data += b"%x\r\n%s\r\n" % (len(part), part)
+            sock.sendall(data)
+            sent += len(data)
+            data = b""
+        sock.sendall(b"0\r\n\r\n")
+        response = http.client.HTTPResponse(sock)
+        response.begin()
         return response.status, response.read()
-    finally:
-        conn.close()
+
+
+def received(envoy: Any) -> int:
+    """The bytes Envoy has read from downstream connections."""
+    return envoy.stat("http.ingress.downstream_cx_rx_bytes_total") or 0
+
+
+def has_read(envoy: Any, total: int) -> Probe:
+    """Probe: Envoy has read `total` bytes from downstream connections."""
+
+    def probe() -> str | None:
+        got = received(envoy)
+        return None if got >= total else f"{got} of {total} bytes"
+
+    return probe
 
 
 def json_of_size(size: int) -> bytes:
@@ -53,12 +73,12 @@ def test_a_chunked_body_cut_at_envoys_limit_is_truncated(stack: Any) -> None:
     # false; what it checked is valid JSON, the marker comes after. Judged as whole, it
     # would pass and the upstream would receive the marker.
     status, body = send_chunked(
-        envoy.port, "/upload/doc", [json_of_size(LIMIT), b'  {"marker": "forbidden"} TOP-SECRET']
+        envoy, "/upload/doc", [json_of_size(LIMIT), b'  {"marker": "forbidden"} TOP-SECRET']
     )
     assert status == 413, body
     assert json.loads(body)["error"] == "body too large to inspect"
     # A whole chunked body below the limit is judged as usual.
-    status, _ = send_chunked(envoy.port, "/upload/doc", [json_of_size(1000)])
+    status, _ = send_chunked(envoy, "/upload/doc", [json_of_size(1000)])
     assert status == 200
     assert [r["path"] for r in upstream.requests()] == ["/upload/doc"]
 
@@ -66,11 +86,9 @@ def test_a_chunked_body_cut_at_envoys_limit_is_truncated(stack: Any) -> None:
 def test_duplicate_keys_and_lone_surrogates_are_refused(stack: Any) -> None:
     envoy, upstream = stack
     # One upstream reads the first "marker", another the last: no single meaning.
-    status, _ = send_chunked(
-        envoy.port, "/upload/doc", [b'{"marker": "fine", "marker": "forbidden"}']
-    )
+    status, _ = send_chunked(envoy, "/upload/doc", [b'{"marker": "fine", "marker": "forbidden"}'])
     assert status == 400
-    status, body = send_chunked(envoy.port, "/upload/doc", [b'{"marker": "\\ud800"}'])
+    status, body = send_chunked(envoy, "/upload/doc", [b'{"marker": "\\ud800"}'])
     assert status == 400
     assert b"basic_string" not in body
     assert upstream.requests() == []

@@ -70,7 +70,7 @@ class TraceParent:
 
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     """GET ``path`` through Envoy; return the status and the JSON body (the upstream echo)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port)
     try:
         conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
@@ -169,7 +169,7 @@ def test_envoy_exports_server_span_and_propagates_to_upstream(
     status, echo = _get(envoy.port, "/public/traced")
     assert status == 200, echo
 
-    (server,) = otlp_receiver.wait_for(_is_envoy_server_span, timeout=10)
+    (server,) = otlp_receiver.wait_for(_is_envoy_server_span)
     assert server.service_name == "envoy"
     assert server.parent_span_id == ""  # no client context: Envoy starts the trace
     assert server.attributes["http.method"] == "GET"
@@ -210,8 +210,8 @@ def test_envoy_propagates_trace_context_to_ext_authz(
     assert not {k for k in keys if k.startswith(("x-b3-", "uber-trace-id"))}, metadata
     assert "b3" not in keys, metadata
 
-    server = otlp_receiver.wait_for(_is_envoy_server_span, timeout=10)[0]
-    ext_authz = otlp_receiver.wait_for(_is_envoy_ext_authz_span, timeout=10)[0]
+    server = otlp_receiver.wait_for(_is_envoy_server_span)[0]
+    ext_authz = otlp_receiver.wait_for(_is_envoy_ext_authz_span)[0]
     assert server.trace_id == ext_authz.trace_id == authz_parent.trace_id
 
     # The span to parent authz's server span on is Envoy's CLIENT span for the Check call,
@@ -243,8 +243,8 @@ def test_envoy_continues_client_trace(
     status, echo = _get(envoy.port, "/public/traced", headers={"traceparent": incoming})
     assert status == 200, echo
 
-    server = otlp_receiver.wait_for(_is_envoy_server_span, timeout=10)[0]
-    ext_authz = otlp_receiver.wait_for(_is_envoy_ext_authz_span, timeout=10)[0]
+    server = otlp_receiver.wait_for(_is_envoy_server_span)[0]
+    ext_authz = otlp_receiver.wait_for(_is_envoy_ext_authz_span)[0]
     assert server.trace_id == ext_authz.trace_id == CLIENT_TRACE_ID
     assert server.parent_span_id == CLIENT_SPAN_ID
     (metadata,) = fake_authz.calls

@@ -17,6 +17,7 @@ from authz._proto.envoy.service.auth.v3 import external_auth_pb2, external_auth_
 from authz.request_file import to_check_request
 from tests.support import tokens
 from tests.support.client import http
+from tests.support.envoy import patient
 from tests.support.jwks_server import JwksServer
 from tests.support.paths import EXAMPLE_POLICY
 from tests.unit.helpers import write_policy
@@ -38,7 +39,7 @@ def test_killed_under_load_then_restarted(upstream, envoy_factory, authz_factory
         return sum(1 for t, p, _ in list(results) if p == path and t > since)
 
     def wait_answers(path: str, since: float, count: int) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while answered(path, since) < count and time.monotonic() < deadline:
             time.sleep(0.02)
 
@@ -46,12 +47,12 @@ def test_killed_under_load_then_restarted(upstream, envoy_factory, authz_factory
     worker.start()
     wait_answers("/public/ok", 0, 5)  # traffic flows before the kill
     authz.proc.kill()
-    authz.proc.wait(10)
+    authz.proc.wait(60)
     killed_at = time.monotonic()
     wait_answers("/public/ok", killed_at, 5)  # requests sent while authz is away
     restarted_at = time.monotonic()
     authz_factory(EXAMPLE_POLICY, port=port)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 120
     recovered = None
     while time.monotonic() < deadline and recovered is None:
         recovered = next(
@@ -59,7 +60,7 @@ def test_killed_under_load_then_restarted(upstream, envoy_factory, authz_factory
         )
         time.sleep(0.05)
     stop.set()
-    worker.join(30)
+    worker.join(120)
     assert recovered is not None, "traffic did not recover after the restart"
     print(f"recovered {recovered - restarted_at:.2f} s after the restart began")
     assert {s for _, p, s in results if p == "/team/denied"} == {403}
@@ -125,7 +126,7 @@ def test_jwks_endpoint_down_or_slow(
     jwks.document = tokens.jwks(OLD, NEW)
     # The endpoint is back: the new key is found once the fetch that hung has given up (a
     # check asking while it is still pending shares it, and is refused, never allowed).
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while (answer := get(NEW)[0]) != 200 and time.monotonic() < deadline:
         assert answer == 401
         time.sleep(0.05)
@@ -140,7 +141,7 @@ def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
     fetch while other checks are answered, and the fetched key is used when it arrives."""
     policy = jwt_policy(tmp_path, jwks, fetch_timeout=20)
     authz = authz_factory(policy)  # one worker, the default server model
-    assert jwks.wait_requests(1, 30)
+    assert jwks.wait_requests(1, 120)
     jwks.mode = "hang"
     jwks.document = tokens.jwks(OLD, NEW)
 
@@ -153,12 +154,12 @@ def test_a_check_waiting_for_keys_does_not_hold_up_the_others(
     waiting: list[external_auth_pb2.CheckResponse] = []
     thread = threading.Thread(target=lambda: waiting.append(check(NEW)))
     thread.start()
-    assert jwks.wait_requests(2, 30)  # the unknown kid started a refresh, which hangs
+    assert jwks.wait_requests(2, 120)  # the unknown kid started a refresh, which hangs
     assert check(OLD).status.code == 0  # answered while the other check waits
     assert thread.is_alive() and not waiting
     jwks.mode = "ok"
     jwks.release()  # the hanging fetch now answers, with the new key
-    thread.join(30)
+    thread.join(120)
     assert waiting and waiting[0].status.code == 0, waiting
 
 
@@ -169,8 +170,11 @@ def test_envoy_spreads_checks_over_several_connections(
     several connections, which the kernel spreads over authz's worker processes."""
     policy = jwt_policy(tmp_path, jwks, fetch_timeout=0.6)
     authz = authz_factory(policy, extra_args=("--workers", "2"))
-    envoy = envoy_factory(authz.port, upstream.port)
-    assert jwks.wait_requests(2, 30)  # each worker fetched the keys once
+    # Each check waits 0.6 s for the hanging fetch, then twelve per worker are decided: on a
+    # loaded machine that can pass Envoy's shipped 1 s, and a timeout (403) is not what this
+    # test is about.
+    envoy = envoy_factory(authz.port, upstream.port, mutate=patient)
+    assert jwks.wait_requests(2, 120)  # each worker fetched the keys once
     jwks.mode = "hang"  # every check with the new key now waits for the same fetch
     token = tokens.mint(NEW)
     statuses: list[int] = []
@@ -185,7 +189,7 @@ def test_envoy_spreads_checks_over_several_connections(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(120)
     assert statuses == [401] * 24  # unknown key after the bounded wait: denied, never allowed
     assert (envoy.stat("cluster.authz.upstream_cx_total") or 0) >= 3  # 24 calls, 8 a connection
     assert not upstream.requests()

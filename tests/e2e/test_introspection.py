@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.client import http
+from tests.support.envoy import patient
 from tests.support.introspection_server import CLIENT_SECRET, IntrospectionServer
 from tests.unit.helpers import write_policy
 
@@ -109,12 +110,20 @@ def test_introspection_through_envoy(stack: Any, endpoint: IntrospectionServer) 
 
 
 def test_a_hanging_endpoint_is_a_401_and_other_checks_go_on_meanwhile(
-    stack: Any, endpoint: IntrospectionServer
+    tmp_path: Path,
+    endpoint: IntrospectionServer,
+    upstream: Any,
+    envoy_factory: Any,
+    authz_factory: Any,
 ) -> None:
-    """The grpc.aio worker awaits the call (timeout_seconds 0.1, under serve's 250 ms check
-    budget) without blocking: while one check waits on a hanging endpoint, another caller is
-    answered; the waiting one ends in 401, not in a timeout."""
-    envoy, upstream = stack
+    """The grpc.aio worker awaits the call without blocking: while one check waits on a
+    hanging endpoint, another caller is answered; the waiting one ends in 401, not in a
+    timeout. The wait is bounded at 5 s here (no check budget, Envoy's deadline 10 s), so
+    that "meanwhile" is not a 0.1 s window a loaded machine can miss."""
+    (tmp_path / "introspect-secret").write_text(CLIENT_SECRET + "\n")
+    policy = POLICY.format(url=endpoint.url).replace("timeout_seconds: 0.1", "timeout_seconds: 5")
+    authz = authz_factory(write_policy(tmp_path, policy), extra_args=("--check-budget-ms", "0"))
+    envoy = envoy_factory(authz.port, upstream.port, mutate=patient)
     endpoint.tokens["slow-token"] = {"active": True, "scope": "reports:read"}
     endpoint.tokens["fast-token"] = {"active": True, "sub": "fast", "scope": "reports:read"}
     assert get(envoy, "fast-token")[0] == 200  # judged and cached
@@ -122,10 +131,10 @@ def test_a_hanging_endpoint_is_a_401_and_other_checks_go_on_meanwhile(
     result: dict[str, Any] = {}
     slow = threading.Thread(target=lambda: result.update(slow=get(envoy, "slow-token")))
     slow.start()
-    assert endpoint.wait_hits(2)  # the slow token is at the endpoint, which hangs
+    assert endpoint.wait_hits(2, 120)  # the slow token is at the endpoint, which hangs
     assert get(envoy, "fast-token")[0] == 200
     assert "slow" not in result  # answered while the other check was still waiting
-    slow.join(timeout=10)
+    slow.join(timeout=120)
     status, headers, _ = result["slow"]
     assert status == 401 and "introspection_failed" in headers["www-authenticate"]
     endpoint.release()

@@ -25,7 +25,7 @@ def test_denied_request_is_a_child_of_envoys_span(
     )
     assert status == 422
     decision_id = json.loads(body)["decision_id"]
-    check = otlp_receiver.wait_for(lambda s: s.name == "authz.check", timeout=20)[0]
+    check = otlp_receiver.wait_for(lambda s: s.name == "authz.check")[0]
     client = otlp_receiver.wait_for(
         lambda s: s.name == EXT_AUTHZ_SPAN and s.trace_id == check.trace_id, timeout=20
     )[0]
@@ -39,15 +39,13 @@ def test_denied_request_is_a_child_of_envoys_span(
     assert check.attributes["authz.decision_id"] == decision_id
     assert check.attributes["http.request.method"] == "POST"
     assert check.attributes["url.path"] == "/upload/doc"
-    children = otlp_receiver.wait_for(
-        lambda s: s.parent_span_id == check.span_id, timeout=10, count=2
-    )
+    children = otlp_receiver.wait_for(lambda s: s.parent_span_id == check.span_id, count=2)
     assert {"authz.body", "authz.evaluate"} <= {s.name for s in children}
     server = otlp_receiver.wait_for(
         lambda s: s.name != EXT_AUTHZ_SPAN and s.span_id == client.parent_span_id, timeout=20
     )
     assert server[0].kind_name == "SERVER" and server[0].service_name == "envoy"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120
     while decision_id not in authz.log_text() and time.monotonic() < deadline:
         time.sleep(0.05)  # the decision log line reaches the file
     lines = [json.loads(x) for x in authz.log_text().splitlines() if x.startswith("{")]
@@ -72,9 +70,9 @@ def test_metrics_count_known_traffic(upstream, envoy_factory, authz_factory) -> 
     assert samples['authz_check_duration_seconds_bucket{le="1.0"}'] == 6.0
     assert samples['authz_config_reloads_total{result="success"}'] == 1.0
     assert samples["authz_config_generation"] == 1.0
-    with urllib.request.urlopen(authz.admin_url("/healthz"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/healthz"), timeout=30) as resp:
         assert resp.status == 200
-    with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=30) as resp:
         assert resp.status == 200 and json.loads(resp.read())["ready"] is True
 
 
@@ -87,7 +85,7 @@ def test_unreachable_collector_drops_spans_not_decisions(
     for _ in range(5):
         assert http(envoy.url("/public/a"))[0] == 200
         assert http(envoy.url("/team/a"))[0] == 403
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     dropped = 0.0
     while time.monotonic() < deadline and dropped < 10:
         dropped = scrape(authz).get("authz_trace_spans_dropped_total", 0.0)

@@ -60,7 +60,7 @@ class Answers(BaseHTTPRequestHandler):
             return
         if answer == "held":
             self.arrived.set()
-            self.release.wait(20)
+            self.release.wait(120)
         texts = {
             "clean": CLEAN,
             "credential": f"Sure, use the key {FAKE_AWS_KEY} to sign in.",
@@ -103,7 +103,7 @@ class Answers(BaseHTTPRequestHandler):
         intro = [chunk("Paris is the capital of France. ") for _ in range(12)]
         self._chunk(b"".join(intro))
         self.arrived.set()
-        self.release.wait(20)  # the client has read the first events: they were not held
+        self.release.wait(120)  # the client has read the first events: they were not held
         for part in (
             "Here is the key: " + FAKE_AWS_KEY[:8],
             FAKE_AWS_KEY[8:] + " and more.",
@@ -151,7 +151,7 @@ def post(
     envoy: Any, path: str, body: Any, headers: dict[str, str]
 ) -> tuple[int, dict[str, str], bytes]:
     """One POST through Envoy with a plain HTTP/1.1 client (the body read to its end)."""
-    connection = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=120)
     try:
         raw = json.dumps(body).encode()
         connection.request("POST", path, raw, {"content-type": "application/json", **headers})
@@ -163,7 +163,7 @@ def post(
 
 def log_lines(authz: Any, decision_id: str) -> list[dict[str, Any]]:
     """The decision-log lines carrying this decision id (request and response phases)."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while True:
         lines = [json.loads(x) for x in authz.log_text().splitlines() if x.startswith("{")]
         found = [x for x in lines if x.get("decision_id") == decision_id]
@@ -232,7 +232,7 @@ def test_an_mcp_tool_result_is_redacted(stack: Any) -> None:
 
 def test_a_credential_split_across_two_sse_events_never_reaches_the_client(stack: Any) -> None:
     envoy, authz = stack
-    connection = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=120)
     raw = json.dumps({**PROMPT, "stream": True}).encode()
     headers = {"content-type": "application/json", "x-answer": "sse-split"}
     connection.request("POST", "/v1/chat/completions", raw, headers)
@@ -292,11 +292,11 @@ def test_authz_down_means_the_client_never_gets_the_body(stack: Any) -> None:
 
     client = threading.Thread(target=call)
     client.start()
-    assert Answers.arrived.wait(10), "the request never reached the upstream"
+    assert Answers.arrived.wait(120), "the request never reached the upstream"
     authz.proc.kill()  # the request was allowed; now nobody can judge the answer
     authz.proc.wait()
     Answers.release.set()
-    client.join(30)
+    client.join(120)
     status, _, body = outcome["reply"]
     assert status == 403  # the filter's status_on_error, as ext_authz's
     assert FAKE_AWS_KEY.encode() not in body and b"late answer" not in body
@@ -313,8 +313,8 @@ def test_the_response_span_is_in_the_requests_trace(
     status, _, body = post(envoy, "/v1/chat/completions", PROMPT, {"x-answer": "credential"})
     assert status == 502
     decision_id = json.loads(body)["decision_id"]
-    check = otlp_receiver.wait_for(lambda s: s.name == "authz.check", timeout=20)[0]
-    response = otlp_receiver.wait_for(lambda s: s.name == "authz.response", timeout=20)[0]
+    check = otlp_receiver.wait_for(lambda s: s.name == "authz.check")[0]
+    response = otlp_receiver.wait_for(lambda s: s.name == "authz.response")[0]
     assert response.trace_id == check.trace_id
     assert response.attributes["authz.decision_id"] == decision_id
     assert response.attributes["authz.decision"] == "deny"

@@ -15,6 +15,7 @@ import grpc
 from authz._proto.envoy.service.auth.v3 import external_auth_pb2_grpc
 from authz.reload import fingerprint
 from authz.request_file import to_check_request
+from tests.support.health import wait_until
 
 ALLOW = """
 policies:
@@ -51,12 +52,12 @@ def decide(target: str, body: object = None) -> str:
     with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
         stub = external_auth_pb2_grpc.AuthorizationStub(ch)
         reply = stub.Check(
-            to_check_request({"method": "POST", "path": "/", "body": body}), timeout=30
+            to_check_request({"method": "POST", "path": "/", "body": body}), timeout=120
         )
     return reply.dynamic_metadata["rule"]
 
 
-def wait_for_rule(target: str, rule: str, timeout: float = 60, checks: int = 1) -> None:
+def wait_for_rule(target: str, rule: str, timeout: float = 120, checks: int = 1) -> None:
     """Until `checks` consecutive Checks are decided by `rule`."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -66,7 +67,7 @@ def wait_for_rule(target: str, rule: str, timeout: float = 60, checks: int = 1) 
     raise AssertionError(f"rule {rule!r} never decided")
 
 
-def wait_for_log(authz, text: str, timeout: float = 30) -> None:
+def wait_for_log(authz, text: str, timeout: float = 120) -> None:
     """Until the service has logged `text` (an event, not a window of time)."""
     end = time.monotonic() + timeout
     while text not in authz.log_text():
@@ -77,7 +78,7 @@ def wait_for_log(authz, text: str, timeout: float = 30) -> None:
 
 def readyz(authz) -> dict:
     """/readyz as JSON."""
-    with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/readyz"), timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -96,7 +97,7 @@ def test_file_change_reloads_and_broken_config_is_refused(authz_factory, tmp_pat
     wait_for_log(authz, f"{policy}:4:20: policy 'p' match: 'request' has no field 'nope'")
     assert decide(authz.target) == "closed"  # the last good config keeps serving
     assert readyz(authz)["generation"] == 2
-    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=30) as resp:
         metrics = resp.read().decode()
     assert 'authz_config_reloads_total{result="failure"} 1.0' in metrics
     assert "authz_config_generation 2.0" in metrics
@@ -132,8 +133,8 @@ def test_checks_in_flight_finish_on_their_config(authz_factory, tmp_path: Path) 
 
     client = threading.Thread(target=keep_checking)
     client.start()
-    while not results:  # at least one slow check has been decided on the old config
-        time.sleep(0.01)
+    # at least one slow check has been decided on the old config
+    wait_until(lambda: None if results else "no check decided", "no check", 120, proc=authz.proc)
     policy.write_text(DENY)
     authz.proc.send_signal(signal.SIGHUP)
     wait_for_log(authz, "reloaded (SIGHUP)")
@@ -151,9 +152,9 @@ def test_every_worker_reloads(authz_factory, tmp_path: Path) -> None:
     policy.write_text(DENY)
     # each worker reloads for itself (or, started late under load, loads the new file):
     # wait until a run of checks, spread over both workers, is decided by the new config
-    wait_for_rule(authz.target, "closed", timeout=120, checks=20)
+    wait_for_rule(authz.target, "closed", checks=20)
     new_hash = fingerprint((str(policy),))
-    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=30) as resp:
         metrics = resp.read().decode()
     assert f'authz_config_info{{sha256="{new_hash}"}} 1.0' in metrics  # summed over workers
     assert "authz_config_generation 2.0" in metrics

@@ -47,7 +47,7 @@ def start_authz(
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     wait: bool = True,
-    timeout: float = 30.0,
+    timeout: float = 120.0,
 ) -> AuthzHandle:
     """Start ``python -m authz serve --config CONFIG --listen 127.0.0.1:PORT``.
 

@@ -13,7 +13,7 @@ def http(
     """One HTTP request; returns status, lower-cased headers and body (errors included)."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
+        with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
@@ -21,7 +21,7 @@ def http(
 
 def scrape(authz: Any) -> dict[str, float]:
     """The service's /metrics (``authz.admin_url``) as {sample line without value: value}."""
-    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=5) as resp:
+    with urllib.request.urlopen(authz.admin_url("/metrics"), timeout=30) as resp:
         text = resp.read().decode()
     samples = {}
     for line in text.splitlines():

@@ -91,6 +91,12 @@ def ext_authz_filter(config: Mapping[str, Any]) -> dict[str, Any]:
     raise KeyError(f"no {EXT_AUTHZ_FILTER} http filter")
 
 
+def patient(config: Mapping[str, Any]) -> None:
+    """Raise Envoy's ext_authz deadline from the shipped 1 s to 10 s (a ``mutate``): for tests
+    whose checks wait on purpose and are not about that deadline."""
+    ext_authz_filter(config)["grpc_service"]["timeout"] = "10s"
+
+
 def remove_http_filter(config: Mapping[str, Any], name: str = EXT_AUTHZ_FILTER) -> None:
     """Remove the http filter called ``name`` from the chain (raises if it is not there)."""
     filters = http_filters(config)
@@ -277,7 +283,7 @@ class EnvoyHandle:
     def stat(self, name: str) -> int | None:
         """Value of one counter/gauge from ``/stats`` (``None`` if Envoy has no such stat)."""
         query = urllib.parse.urlencode({"filter": f"^{re.escape(name)}$"})
-        with urllib.request.urlopen(self.admin_url(f"/stats?{query}"), timeout=5.0) as resp:
+        with urllib.request.urlopen(self.admin_url(f"/stats?{query}"), timeout=30.0) as resp:
             for line in resp.read().decode().splitlines():
                 key, _, value = line.partition(": ")
                 if key == name:
@@ -304,7 +310,7 @@ def launch_envoy(
     admin_port: int,
     concurrency: int = 1,
     log_level: str = "warning",
-    timeout: float = 20.0,
+    timeout: float = 120.0,
     extra_args: Sequence[str] = (),
 ) -> EnvoyHandle:
     """Start Envoy on a config already written (listening on ``port``, admin on
@@ -346,7 +352,7 @@ def start_envoy(
     mutate: Mutator | None = None,
     source: Path = ENVOY_CONFIG,
     log_level: str = "warning",
-    timeout: float = 20.0,
+    timeout: float = 120.0,
 ) -> EnvoyHandle:
     """Render the config with fresh listener/admin ports, start Envoy, wait for ``/ready``.
 

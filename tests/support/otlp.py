@@ -181,7 +181,7 @@ class OtlpReceiver:
         return "\n".join(s.summary() for s in spans)
 
     def wait_for(
-        self, predicate: SpanPredicate, timeout: float = 10.0, *, count: int = 1
+        self, predicate: SpanPredicate, timeout: float = 120.0, *, count: int = 1
     ) -> list[ReceivedSpan]:
         """Wait until at least ``count`` received spans satisfy ``predicate``; return them all.
 
