@@ -39,6 +39,10 @@ class AuthzHandle:
         return self.proc.stop(timeout)
 
 
+PATIENT_FLAGS = ("--check-budget-ms", "--max-queue-ms")
+PATIENT_MS = "5000"
+
+
 def start_authz(
     workdir: Path,
     config: Path | str,
@@ -64,6 +68,13 @@ def start_authz(
     # One process per service unless the test asks for workers (fewer processes, faster).
     if "--workers" not in extra_args:
         admin_args += ["--workers", "1"]
+    # Patient budgets unless the test is about them: on a CPU-starved machine a check or the
+    # event loop can lag past the 250 ms defaults, which denies (check_timeout) or marks the
+    # worker not ready (Envoy then ejects it): right in production, noise in a test about
+    # something else. The budget tests set their own.
+    for flag in PATIENT_FLAGS:
+        if flag not in extra_args:
+            admin_args += [flag, PATIENT_MS]
     proc = Proc(
         [
             sys.executable,
