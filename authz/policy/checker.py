@@ -9,11 +9,9 @@ across types, wrong argument types to functions and macros, unknown attributes, 
 variables and functions (with a did-you-mean), and, for the caller, the type of the whole
 expression (a `when` must be a bool).
 
-`dyn` (body.json, identity.claims, metadata, mcp.arguments) is accepted anywhere: those
-values are checked at run time, where a wrong type is an evaluation error (a deny).
-
-This module walks the tree; what each operator and standard function accepts, and the
-message when it does not, is in signatures.py; reading the tree for messages, in parse_tree.py.
+`dyn` (body.json, identity.claims, metadata, mcp.arguments) is accepted anywhere and checked
+at run time (a wrong type there is an evaluation error: a deny). signatures.py says what each
+operator and function accepts; parse_tree.py reads the tree for messages.
 """
 
 from __future__ import annotations
@@ -299,6 +297,8 @@ class Checker:
         return self._call(str(name_token), name_token, None, None, args)  # type: ignore[arg-type]
 
     def _dot_ident_arg(self, node: lark.Tree) -> CelType:
+        if (name := str(node.children[0])) in self.functions:  # precompute reads `f(x)` only
+            return self._fail(node, f"write {name}(...) without the leading dot")
         return self._ident_arg(node)
 
     def _member_dot_arg(self, node: lark.Tree) -> CelType:
@@ -360,6 +360,15 @@ class Checker:
         variable = unwrap(args[0])
         if not (isinstance(variable, lark.Tree) and variable.data == "ident"):
             return self._fail(args[0], f"the first argument of {name}() must be a variable name")
+        bound = str(variable.children[0])
+        if bound.startswith("_"):
+            return self._fail(
+                args[0], f"{name}() variable '{bound}': names starting with '_' are reserved"
+            )
+        if bound in self.env:
+            return self._fail(
+                args[0], f"{name}() variable '{bound}' would hide the attribute '{bound}'"
+            )
         kind = kind_of(target)
         if target.kind == "dyn":
             element = DYN
@@ -369,7 +378,7 @@ class Checker:
             element = target.key or DYN
         else:
             return self._fail(target_node, f"{name}() needs a list or a map, not {target}")
-        self._scopes.append({str(variable.children[0]): element})
+        self._scopes.append({bound: element})
         try:
             if name == "map":
                 if len(args) == 3:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,7 +202,7 @@ class _Compiler:
                 self._report(source, exc.line, exc.col, f"{what}: {exc.message}")
                 return None
             self.live_calls = True
-            self.called |= {n for n in self.function_names if f"{n}(" in text}
+            self.called |= {n for n in self.function_names if re.search(rf"\b{n}\s*\(", text)}
         self.called |= {self.calls[ident][0] for ident in calls}
         return CompiledExpr(
             str(source),
@@ -243,11 +244,9 @@ class _Compiler:
         return found
 
     def _precomputed(self, source: str, program: Program) -> tuple[Program, frozenset[str], str]:
-        """Rewrite `secrets(llm.prompt_text)` and the like as reads of `_fn[...]`, values the
-        service computes once per request in Python. Calling a Python function from the C++
-        runtime leaks the converted argument (cel-expr-python 0.1.3: about the argument's
-        size per call, measured by `make bench`), so detector calls on attribute paths never
-        go through it. Calls on computed arguments stay calls."""
+        """Rewrite `secrets(llm.prompt_text)` and the like as reads of `_fn[...]`, computed
+        once per request in Python: cel-expr-python 0.1.3 leaks each argument it passes to a
+        Python function (`make bench`). Calls on computed arguments stay calls."""
         if not any(name in source for name in self.function_names):
             return program, frozenset(), str(source)
         calls = detector_calls(source, self.function_names)

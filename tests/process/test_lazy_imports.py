@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Imports what `authz serve` imports, decides the bench's chat request on the reference
@@ -63,14 +65,23 @@ print(json.dumps({"before": before, "after": after, "model": model}))
 """
 
 
-def test_a_config_calling_injection_score_loads_its_model_at_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        "injection_score(request.path)",  # on an attribute: computed before evaluation
+        "injection_score (request.path + 'x')",  # on a computed argument: called from CEL
+    ],
+)
+def test_a_config_calling_injection_score_loads_its_model_at_load(
+    tmp_path: Path, call: str
+) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "policies:\n"
         "  - name: p\n"
         "    rules:\n"
         "      - name: scored\n"
-        "        when: injection_score(request.path) > 0.9\n"
+        f'        when: "{call} > 0.9"\n'
         "        effect: deny\n"
     )
     ran = subprocess.run(
