@@ -30,7 +30,7 @@ from authz.decision import (
 )
 from authz.deny_forms import as_jsonrpc, challenged, metadata_answer, unauthenticated
 from authz.detectors.classifier import ModelPending, Scoring
-from authz.errors import EvaluationError, RequestError
+from authz.errors import CheckTimeout, EvaluationError, RequestError
 from authz.policy.compiler import (
     CompiledConfig,
     CompiledExpr,
@@ -185,6 +185,8 @@ def decide_steps(ctx: RequestContext) -> Steps[Decision]:
     if any(root == "data" for root, _ in reads):
         variables["data"] = config.data
     decision = yield from _evaluate(ctx, variables, named)
+    if ctx.memo.timed_out:  # a detector called from CEL stopped at the deadline: not cached
+        raise CheckTimeout(ctx.memo.timed_out)
     # A model's timeout or full queue passes: such a deny is not remembered.
     transient = config.functions.model is not None and decision.reason == EVALUATION_ERROR
     if key is not None and config.cache is not None and not transient:

@@ -79,12 +79,15 @@ class DetectorMemo:
     """One request's detector state: results by (function, text) (prescans under ""), and
     the deadline past which no detector starts (a time.perf_counter() value; None: none)."""
 
-    __slots__ = ("__weakref__", "deadline", "handle", "results")
+    __slots__ = ("__weakref__", "deadline", "handle", "results", "timed_out")
 
     def __init__(self, deadline: float | None = None) -> None:
         self.results: dict[tuple[str, str], Any] = {}
         self.deadline = deadline
         self.handle: int | None = None  # set when an activation names this memo
+        # Set when the deadline stopped a call made from inside CEL, where the engine turns
+        # the CheckTimeout into an evaluation error: decide reads it to deny as a timeout.
+        self.timed_out: str | None = None
 
     def scans(self) -> int:
         """How many scans this request ran (its results, less the prescans)."""
@@ -93,7 +96,8 @@ class DetectorMemo:
     def in_time(self, name: str) -> None:
         """Raise CheckTimeout when the deadline is past, before running `name`."""
         if self.deadline is not None and time.perf_counter() > self.deadline:
-            raise CheckTimeout(f"check time budget spent before {name}()")
+            self.timed_out = f"check time budget spent before {name}()"
+            raise CheckTimeout(self.timed_out)
 
 
 class FunctionLibrary:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from authz.attributes import from_check_request
+from authz.context import RequestContext
+from authz.decide import decide_steps, run_steps
 from authz.decision import CHECK_TIMEOUT
 from authz.errors import CheckTimeout
 from authz.functions import DetectorMemo
@@ -113,3 +116,36 @@ def test_time_spent_waiting_is_not_counted(tmp_path: Path) -> None:
     with pytest.raises(CheckTimeout):
         budget.check("evaluation")
     assert memo.deadline == budget.deadline  # the detectors see the moved deadline
+
+
+CACHED_LIVE = """
+engine: ENGINE
+cache: {max_entries: 100, ttl_seconds: 60}
+policies:
+  - name: chat
+    rules:
+      - name: secrets
+        when: secrets(request.headers["x-prompt"] + " ").size() > 0
+        effect: deny
+      - name: rest
+        when: "true"
+        effect: allow
+"""
+
+
+@pytest.mark.parametrize("engine", ["cel-cpp", "cel-python"])
+def test_a_detector_called_from_cel_past_the_deadline_is_a_timeout_never_cached(
+    tmp_path: Path, engine: str
+) -> None:
+    """Inside CEL the engine turns the detector's CheckTimeout into an evaluation error; the
+    check still ends as a timeout, and the decision cache does not keep a deny for it."""
+    config = compile_policy(tmp_path, CACHED_LIVE.replace("ENGINE", engine), engine)
+    assert config.live_calls  # the call is made from CEL, not precomputed
+    request = to_check_request({"headers": {"x-prompt": "hello"}, "context": {"policy": "chat"}})
+    attrs = from_check_request(request, config.limits)
+    late = RequestContext("late", config, attrs)
+    late.memo.deadline = time.perf_counter() - 1
+    with pytest.raises(CheckTimeout, match=r"secrets\(\)"):
+        run_steps(decide_steps(late))
+    again = run_steps(decide_steps(RequestContext("again", config, attrs)))
+    assert again.allowed and again.rule == "rest" and not again.cached
