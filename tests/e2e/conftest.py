@@ -1,5 +1,5 @@
-"""Fixtures the SDK end-to-end tests share: the SDK upstream, and the shipped Envoy config
-with authz (example pack) in front of it."""
+"""Fixtures the end-to-end tests share: the shipped Envoy config with authz (example pack)
+in front of the echo upstream or the SDK upstream."""
 
 from __future__ import annotations
 
@@ -28,3 +28,10 @@ def sdk_stack(sdk_upstream: SdkUpstream, envoy_factory: Any, authz_factory: Any)
     """The shipped Envoy config in front of authz (example pack) and the SDK upstream."""
     authz = authz_factory(EXAMPLE_POLICY)
     return envoy_factory(authz.port, sdk_upstream.port), sdk_upstream
+
+
+@pytest.fixture
+def stack(upstream: Any, envoy_factory: Any, authz_factory: Any) -> tuple[Any, Any]:
+    """The shipped Envoy config in front of authz (example pack) and the echo upstream."""
+    authz = authz_factory(EXAMPLE_POLICY)
+    return envoy_factory(authz.port, upstream.port), upstream

@@ -6,20 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from tests.support.client import http
-from tests.support.paths import EXAMPLE_POLICY
 from tests.support.tokens import demo_token
 
 FAKE_AWS_KEY = "AKIA" + "Q7ZXW3RT5YU8IOPL"  # format-valid, not a real key
-
-
-@pytest.fixture
-def stack(upstream, envoy_factory, authz_factory) -> Any:
-    """Envoy in front of authz with the example policies."""
-    authz = authz_factory(EXAMPLE_POLICY)
-    return envoy_factory(authz.port, upstream.port), upstream
 
 
 def chat(

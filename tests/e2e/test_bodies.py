@@ -8,10 +8,7 @@ import json
 import socket
 from typing import Any
 
-import pytest
-
 from tests.support.health import Probe, wait_until
-from tests.support.paths import EXAMPLE_POLICY
 
 LIMIT = 65536  # with_request_body.max_request_bytes in deploy/envoy/envoy.yaml
 
@@ -58,13 +55,6 @@ def json_of_size(size: int) -> bytes:
     """A valid JSON document of exactly `size` bytes."""
     head = b'{"pad": "'
     return head + b"x" * (size - len(head) - 2) + b'"}'
-
-
-@pytest.fixture
-def stack(upstream: Any, envoy_factory: Any, authz_factory: Any) -> Any:
-    """Envoy with the shipped config and the example policies."""
-    authz = authz_factory(EXAMPLE_POLICY)
-    return envoy_factory(authz.port, upstream.port), upstream
 
 
 def test_a_chunked_body_cut_at_envoys_limit_is_truncated(stack: Any) -> None:

@@ -7,10 +7,6 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-import pytest
-
-from tests.support.paths import EXAMPLE_POLICY
-
 # (raw request target, expected status, path the upstream sees or None)
 CASES = [
     ("/public/../team/x", 403, None),  # dot-segments resolved: judged as /team/x
@@ -50,13 +46,6 @@ def raw_get(port: int, target: str) -> int:
         return conn.getresponse().status
     finally:
         conn.close()
-
-
-@pytest.fixture
-def stack(upstream: Any, envoy_factory: Any, authz_factory: Any) -> Any:
-    """Envoy with the shipped config and example policies."""
-    authz = authz_factory(EXAMPLE_POLICY)
-    return envoy_factory(authz.port, upstream.port), upstream
 
 
 def test_path_tricks(stack: Any) -> None:

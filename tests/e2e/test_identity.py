@@ -9,17 +9,9 @@ from typing import Any
 import pytest
 
 from tests.support.client import http
-from tests.support.paths import EXAMPLE_POLICY
 from tests.support.tokens import demo_token
 
 DEMO_API_KEY = "demo-api-key-do-not-use-in-production"
-
-
-@pytest.fixture
-def stack(upstream, envoy_factory, authz_factory) -> Any:
-    """Envoy (jwt_authn + ext_authz) in front of authz and the echo upstream."""
-    authz = authz_factory(EXAMPLE_POLICY)
-    return envoy_factory(authz.port, upstream.port), upstream
 
 
 @pytest.mark.parametrize("prefix", ["/jwt/", "/jwt-authn/"])

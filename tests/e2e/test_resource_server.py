@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from tests.support.client import http
-from tests.support.paths import EXAMPLE_POLICY
 from tests.support.tokens import AUDIENCE, demo_token
 
 RESOURCE = "https://mcp.example.com/mcp"
@@ -23,11 +22,6 @@ TOOL_CALL = {
     "method": "tools/call",
     "params": {"name": "search_tickets", "arguments": {"q": "refund"}},
 }
-
-
-@pytest.fixture
-def stack(upstream: Any, envoy_factory: Any, authz_factory: Any) -> Any:
-    return envoy_factory(authz_factory(EXAMPLE_POLICY).port, upstream.port), upstream
 
 
 def call(envoy: Any, token: str | None, payload: dict[str, Any] = TOOL_CALL) -> Any:
